@@ -26,9 +26,9 @@
      AI_NO_STDIO         [impl] no file API at all (open_file, write_file): memory buffers and reader
                          callbacks only. Also drops <cstdio> from the implementation.
      AI_NO_MMAP          [impl] open_file always reads the file into memory instead of mapping it.
-     AI_MALLOC(sz)       [impl] allocation hooks used by the default allocator. Define all three or
-     AI_REALLOC(p,sz)           none (an #error says so otherwise). A runtime ai::allocator given in
-     AI_FREE(p)                 an options struct takes precedence over them.
+     AI_MALLOC(sz)       [impl] allocation hooks used by the default allocator. Define both or
+     AI_FREE(p)                 neither (an #error says so otherwise). A runtime ai::allocator given
+                                in an options struct takes precedence over them.
      AI_ASSERT(x)        [impl] internal invariant checks (default: assert). Never used for
                          checking input data: bad data always comes back as an ai::status.
      AI_API              decoration for every declared function (e.g. `static` or dllexport).
@@ -355,3 +355,1440 @@ private:
 }  // namespace ai
 
 #endif  // AI_HPP_INCLUDED
+
+// ================================================================================================
+// ================================================================================================
+//                                       IMPLEMENTATION
+// ================================================================================================
+// ================================================================================================
+#if defined(AI_IMPLEMENTATION) && !defined(AI_IMPLEMENTATION_INCLUDED)
+#define AI_IMPLEMENTATION_INCLUDED
+
+#include <algorithm>
+#include <cfloat>
+#include <climits>
+#include <cmath>
+#include <cstdarg>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#ifndef AI_NO_STDIO
+#include <cstdio>
+#if !defined(AI_NO_MMAP)
+#if defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#define AI_MMAP_WIN32 1
+#elif defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define AI_MMAP_POSIX 1
+#endif
+#endif
+#endif
+
+#if defined(AI_MALLOC) || defined(AI_FREE)
+#if !defined(AI_MALLOC) || !defined(AI_FREE)
+#error "ai.hpp: define both AI_MALLOC and AI_FREE, or neither"
+#endif
+#else
+#include <cstdlib>
+#define AI_MALLOC(sz) std::malloc(sz)
+#define AI_FREE(p) std::free(p)
+#endif
+
+#ifndef AI_ASSERT
+#include <cassert>
+#define AI_ASSERT(x) assert(x)
+#endif
+
+namespace ai {
+
+// ================================================================================================
+// Small internal tools: checked arithmetic, memory, messages
+// ================================================================================================
+namespace detail {
+
+// Checked arithmetic: every size read from a file goes through these before it is used.
+inline bool add_ok(uint64_t a, uint64_t b, uint64_t* r) { *r = a + b; return *r >= a; }
+inline bool mul_ok(uint64_t a, uint64_t b, uint64_t* r) {
+    if (a != 0 && b > UINT64_MAX / a) return false;
+    *r = a * b;
+    return true;
+}
+// Rounds x up to a multiple of the power of two `align`; false on overflow.
+inline bool align_up_ok(uint64_t x, uint64_t align, uint64_t* r) {
+    uint64_t t;
+    if (!add_ok(x, align - 1, &t)) return false;
+    *r = t & ~(align - 1);
+    return true;
+}
+inline bool is_pow2(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+// Default allocator: AI_MALLOC with manual alignment. The raw pointer sits just before the
+// aligned block so free can find it.
+inline void* default_alloc(void*, size_t size, size_t align) {
+    if (align < sizeof(void*)) align = sizeof(void*);
+    if (size > SIZE_MAX - align - sizeof(void*)) return nullptr;
+    void* raw = AI_MALLOC(size + align + sizeof(void*));
+    if (!raw) return nullptr;
+    uintptr_t p = (reinterpret_cast<uintptr_t>(raw) + sizeof(void*) + align - 1) & ~(uintptr_t)(align - 1);
+    std::memcpy(reinterpret_cast<void*>(p - sizeof(void*)), &raw, sizeof(void*));
+    return reinterpret_cast<void*>(p);
+}
+inline void default_free(void*, void* ptr, size_t) {
+    if (!ptr) return;
+    void* raw;
+    std::memcpy(&raw, static_cast<char*>(ptr) - sizeof(void*), sizeof(void*));
+    AI_FREE(raw);
+}
+
+// An allocator with its gaps filled: a half-given allocator (alloc without free) is not usable, so
+// both must come from the caller or both from the defaults.
+inline allocator resolve(const allocator* a) {
+    allocator r;
+    if (a && a->alloc && a->free) return *a;
+    r.alloc = default_alloc;
+    r.free = default_free;
+    return r;
+}
+inline void* mem_alloc(const allocator& a, size_t size, size_t align = 64) {
+    return a.alloc(a.user, size ? size : 1, align);
+}
+inline void mem_free(const allocator& a, void* p, size_t size) {
+    if (p) a.free(a.user, p, size ? size : 1);
+}
+
+// A tiny printf-like formatter so that messages need no <cstdio>. Supports %s, %.*s, %c, %d, %u,
+// %lld, %llu, %zu, %x, %llx and %%; enough for every message in this file.
+inline void fmt_put(char* out, size_t cap, size_t* n, char c) {
+    if (*n + 1 < cap) out[*n] = c;
+    ++*n;
+}
+inline void fmt_uint(char* out, size_t cap, size_t* n, unsigned long long v, unsigned base) {
+    char tmp[24];
+    int k = 0;
+    do { tmp[k++] = "0123456789abcdef"[v % base]; v /= base; } while (v);
+    while (k) fmt_put(out, cap, n, tmp[--k]);
+}
+inline void vformat(char* out, size_t cap, const char* fmt, va_list ap) {
+    size_t n = 0;
+    for (const char* f = fmt; *f; ++f) {
+        if (*f != '%') { fmt_put(out, cap, &n, *f); continue; }
+        ++f;
+        if (*f == '%') { fmt_put(out, cap, &n, '%'); continue; }
+        if (f[0] == '.' && f[1] == '*' && f[2] == 's') {
+            int len = va_arg(ap, int);
+            const char* s = va_arg(ap, const char*);
+            for (int i = 0; i < len && s; ++i) fmt_put(out, cap, &n, s[i]);
+            f += 2;
+            continue;
+        }
+        int longs = 0;
+        bool size_t_arg = false;
+        while (*f == 'l') { ++longs; ++f; }
+        if (*f == 'z') { size_t_arg = true; ++f; }
+        switch (*f) {
+        case 's': { const char* s = va_arg(ap, const char*); if (!s) s = "(null)"; while (*s) fmt_put(out, cap, &n, *s++); break; }
+        case 'c': fmt_put(out, cap, &n, (char)va_arg(ap, int)); break;
+        case 'd': case 'i': {
+            long long v = longs >= 2 ? va_arg(ap, long long) : longs == 1 ? va_arg(ap, long) : va_arg(ap, int);
+            unsigned long long m = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+            if (v < 0) fmt_put(out, cap, &n, '-');
+            fmt_uint(out, cap, &n, m, 10);
+            break;
+        }
+        case 'u': case 'x': {
+            unsigned long long v = size_t_arg ? va_arg(ap, size_t)
+                                 : longs >= 2 ? va_arg(ap, unsigned long long)
+                                 : longs == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
+            fmt_uint(out, cap, &n, v, *f == 'x' ? 16 : 10);
+            break;
+        }
+        default: fmt_put(out, cap, &n, '%'); if (*f) fmt_put(out, cap, &n, *f); else --f; break;
+        }
+    }
+    if (cap) out[n < cap ? n : cap - 1] = '\0';
+}
+inline void format(char* out, size_t cap, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(out, cap, fmt, ap);
+    va_end(ap);
+}
+
+inline status fail(result code, uint64_t offset, const char* fmt, ...) {
+    status s;
+    s.code = code;
+    s.offset = offset;
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(s.message, sizeof s.message, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+inline void log(const logger& lg, log_level level, const char* fmt, ...) {
+    if (!lg.fn) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    lg.fn(lg.user, level, msg);
+}
+
+// For "%.*s" with a string_view; names in messages are cut at 96 bytes to keep one line readable.
+inline int sv_len(std::string_view s) { return (int)(s.size() < 96 ? s.size() : 96); }
+
+// Little-endian loads from unaligned bytes.
+inline uint16_t load_u16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+inline uint32_t load_u32(const uint8_t* p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+inline uint64_t load_u64(const uint8_t* p) { return (uint64_t)load_u32(p) | ((uint64_t)load_u32(p + 4) << 32); }
+inline void store_u16(uint8_t* p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+inline void store_u32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = (uint8_t)(v >> (8 * i)); }
+inline void store_u64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = (uint8_t)(v >> (8 * i)); }
+
+// Open-addressing index from names to positions, for duplicate detection and lookup.
+struct name_index {
+    int32_t* slots = nullptr;  // -1 = empty, else an index into the caller's array
+    uint32_t mask = 0;
+    size_t bytes = 0;
+
+    static uint64_t hash(std::string_view s) {  // FNV-1a
+        uint64_t h = 1469598103934665603ull;
+        for (unsigned char c : s) { h ^= c; h *= 1099511628211ull; }
+        return h;
+    }
+    bool init(const allocator& a, int64_t n) {
+        uint64_t cap = 16;
+        while (cap < (uint64_t)n * 2) cap <<= 1;
+        if (cap > ((uint64_t)1 << 31)) return false;
+        bytes = (size_t)cap * sizeof(int32_t);
+        slots = static_cast<int32_t*>(mem_alloc(a, bytes));
+        if (!slots) return false;
+        std::memset(slots, 0xff, bytes);
+        mask = (uint32_t)(cap - 1);
+        return true;
+    }
+    void release(const allocator& a) { mem_free(a, slots, bytes); slots = nullptr; mask = 0; bytes = 0; }
+    // Inserts `index` under `name`; returns the existing index if the name is already present.
+    template <class NameOf> int32_t insert(std::string_view name, int32_t index, NameOf name_of) {
+        for (uint32_t i = (uint32_t)hash(name) & mask;; i = (i + 1) & mask) {
+            if (slots[i] < 0) { slots[i] = index; return -1; }
+            if (name_of(slots[i]) == name) return slots[i];
+        }
+    }
+    template <class NameOf> int32_t find(std::string_view name, NameOf name_of) const {
+        if (!slots) return -1;
+        for (uint32_t i = (uint32_t)hash(name) & mask;; i = (i + 1) & mask) {
+            if (slots[i] < 0) return -1;
+            if (name_of(slots[i]) == name) return slots[i];
+        }
+    }
+};
+
+}  // namespace detail
+
+const char* result_name(result r) {
+    switch (r) {
+    case result::ok: return "ok";
+    case result::invalid_argument: return "invalid_argument";
+    case result::io_error: return "io_error";
+    case result::out_of_memory: return "out_of_memory";
+    case result::format_error: return "format_error";
+    case result::unsupported: return "unsupported";
+    case result::type_mismatch: return "type_mismatch";
+    case result::not_found: return "not_found";
+    case result::out_of_range: return "out_of_range";
+    case result::budget_exceeded: return "budget_exceeded";
+    case result::cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+// ================================================================================================
+// Tensor types: block layouts, reference quantization kernels
+// ================================================================================================
+#include "ai_quants.inl"
+
+namespace detail {
+struct type_row {
+    const char* name;
+    int32_t block_elems;
+    int32_t block_bytes;
+};
+// Indexed by the GGUF type number. A null name marks a number GGUF never defined or has retired.
+constexpr type_row type_table[] = {
+    {"F32", 1, 4},        {"F16", 1, 2},        {"Q4_0", 32, 18},     {"Q4_1", 32, 20},
+    {nullptr, 0, 0},      {nullptr, 0, 0},      {"Q5_0", 32, 22},     {"Q5_1", 32, 24},
+    {"Q8_0", 32, 34},     {"Q8_1", 32, 36},     {"Q2_K", 256, 84},    {"Q3_K", 256, 110},
+    {"Q4_K", 256, 144},   {"Q5_K", 256, 176},   {"Q6_K", 256, 210},   {"Q8_K", 256, 292},
+    {"IQ2_XXS", 256, 66}, {"IQ2_XS", 256, 74},  {"IQ3_XXS", 256, 98}, {"IQ1_S", 256, 50},
+    {"IQ4_NL", 32, 18},   {"IQ3_S", 256, 110},  {"IQ2_S", 256, 82},   {"IQ4_XS", 256, 136},
+    {"I8", 1, 1},         {"I16", 1, 2},        {"I32", 1, 4},        {"I64", 1, 8},
+    {"F64", 1, 8},        {"IQ1_M", 256, 56},   {"BF16", 1, 2},       {nullptr, 0, 0},
+    {nullptr, 0, 0},      {nullptr, 0, 0},      {"TQ1_0", 256, 54},   {"TQ2_0", 256, 66},
+    {nullptr, 0, 0},      {nullptr, 0, 0},      {nullptr, 0, 0},      {"MXFP4", 32, 17},
+};
+constexpr uint32_t type_count = sizeof(type_table) / sizeof(type_table[0]);
+// Names of numbers that were once GGUF types and were removed, for a helpful message.
+inline const char* retired_type_name(uint32_t id) {
+    switch (id) {
+    case 4: return "Q4_2"; case 5: return "Q4_3";
+    case 31: return "Q4_0_4_4"; case 32: return "Q4_0_4_8"; case 33: return "Q4_0_8_8";
+    case 36: return "IQ4_NL_4_4"; case 37: return "IQ4_NL_4_8"; case 38: return "IQ4_NL_8_8";
+    default: return nullptr;
+    }
+}
+}  // namespace detail
+
+const type_traits* type_info(tensor_type t) {
+    // Filled once from the table and the kernel lists; a constant after first use.
+    static const struct table {
+        type_traits rows[detail::type_count];
+        table() : rows() {
+            for (uint32_t i = 0; i < detail::type_count; ++i) {
+                const detail::type_row& r = detail::type_table[i];
+                rows[i] = type_traits{r.name, r.block_elems, r.block_bytes,
+                                      r.name && ref::to_float((tensor_type)i) != nullptr,
+                                      r.name && ref::from_float((tensor_type)i) != nullptr};
+            }
+        }
+    } t_;
+    const uint32_t id = (uint32_t)t;
+    if (id >= detail::type_count || !detail::type_table[id].name) return nullptr;
+    return &t_.rows[id];
+}
+
+const char* type_name(tensor_type t) {
+    const uint32_t id = (uint32_t)t;
+    if (id >= detail::type_count || !detail::type_table[id].name) return "unknown";
+    return detail::type_table[id].name;
+}
+
+bool type_row_bytes(tensor_type t, int64_t n_elems, size_t* bytes) {
+    const uint32_t id = (uint32_t)t;
+    if (id >= detail::type_count || !detail::type_table[id].name || n_elems < 0) return false;
+    const detail::type_row& r = detail::type_table[id];
+    if (n_elems % r.block_elems) return false;
+    uint64_t b;
+    if (!detail::mul_ok((uint64_t)(n_elems / r.block_elems), (uint64_t)r.block_bytes, &b) || b > SIZE_MAX) return false;
+    *bytes = (size_t)b;
+    return true;
+}
+
+status dequantize(tensor_type t, const void* src, size_t src_bytes, float* dst, int64_t n) {
+    ref::to_float_fn fn = ref::to_float(t);
+    if (!fn) return detail::fail(result::unsupported, no_offset, "cannot dequantize type %s (%u)", type_name(t), (unsigned)t);
+    size_t need;
+    if (!type_row_bytes(t, n, &need))
+        return detail::fail(result::invalid_argument, no_offset, "%lld elements is not a whole number of %s blocks", (long long)n, type_name(t));
+    if (src_bytes < need) return detail::fail(result::invalid_argument, no_offset, "source holds %zu bytes, %zu needed", src_bytes, need);
+    if (n && (!src || !dst)) return detail::fail(result::invalid_argument, no_offset, "null buffer");
+    if (n) fn(src, dst, n);
+    return status{};
+}
+
+status quantize(tensor_type t, const float* src, int64_t n, void* dst, size_t dst_bytes) {
+    ref::from_float_fn fn = ref::from_float(t);
+    if (!fn) return detail::fail(result::unsupported, no_offset, "cannot quantize to type %s (%u)", type_name(t), (unsigned)t);
+    size_t need;
+    if (!type_row_bytes(t, n, &need))
+        return detail::fail(result::invalid_argument, no_offset, "%lld elements is not a whole number of %s blocks", (long long)n, type_name(t));
+    if (dst_bytes < need) return detail::fail(result::invalid_argument, no_offset, "destination holds %zu bytes, %zu needed", dst_bytes, need);
+    if (n && (!src || !dst)) return detail::fail(result::invalid_argument, no_offset, "null buffer");
+    if (n) fn(src, dst, n);
+    return status{};
+}
+
+// ================================================================================================
+// GGUF reading
+// ================================================================================================
+//
+// Layout (all little-endian):
+//   "GGUF"  u32 version  u64 n_tensors  u64 n_kv
+//   n_kv × { string key, u32 value_type, value }          string = u64 length + bytes
+//   n_tensors × { string name, u32 n_dims, n_dims × u64 ne, u32 type, u64 offset }
+//   padding to general.alignment (default 32), then the data section; each tensor's offset is
+//   relative to the data section and a multiple of the alignment.
+
+const char* gguf_type_name(gguf_type t) {
+    static const char* const names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool",
+                                        "string", "array", "u64", "i64", "f64"};
+    const uint32_t i = (uint32_t)t;
+    return i < 13 ? names[i] : "unknown";
+}
+
+namespace detail {
+
+inline uint32_t gguf_scalar_size(gguf_type t) {  // 0 for string, array and unknown types
+    switch (t) {
+    case gguf_type::u8: case gguf_type::i8: case gguf_type::boolean: return 1;
+    case gguf_type::u16: case gguf_type::i16: return 2;
+    case gguf_type::u32: case gguf_type::i32: case gguf_type::f32: return 4;
+    case gguf_type::u64: case gguf_type::i64: case gguf_type::f64: return 8;
+    default: return 0;
+    }
+}
+
+// Decodes a validated fixed-size value at p into the union-like triple.
+inline void gguf_decode_scalar(gguf_type t, const uint8_t* p, uint64_t* u, int64_t* i, double* f) {
+    *u = 0; *i = 0; *f = 0;
+    switch (t) {
+    case gguf_type::u8: *u = p[0]; break;
+    case gguf_type::i8: *i = (int8_t)p[0]; break;
+    case gguf_type::boolean: *u = p[0] != 0; break;
+    case gguf_type::u16: *u = load_u16(p); break;
+    case gguf_type::i16: *i = (int16_t)load_u16(p); break;
+    case gguf_type::u32: *u = load_u32(p); break;
+    case gguf_type::i32: *i = (int32_t)load_u32(p); break;
+    case gguf_type::u64: *u = load_u64(p); break;
+    case gguf_type::i64: { uint64_t v = load_u64(p); std::memcpy(i, &v, 8); break; }
+    case gguf_type::f32: { uint32_t v = load_u32(p); float x; std::memcpy(&x, &v, 4); *f = x; break; }
+    case gguf_type::f64: { uint64_t v = load_u64(p); std::memcpy(f, &v, 8); break; }
+    default: break;
+    }
+}
+inline bool gguf_is_unsigned(gguf_type t) {
+    return t == gguf_type::u8 || t == gguf_type::u16 || t == gguf_type::u32 || t == gguf_type::u64 || t == gguf_type::boolean;
+}
+inline bool gguf_is_signed(gguf_type t) {
+    return t == gguf_type::i8 || t == gguf_type::i16 || t == gguf_type::i32 || t == gguf_type::i64;
+}
+
+// Deepest nesting of arrays we accept; real files use none, the bound keeps hostile files cheap.
+constexpr int gguf_max_array_depth = 8;
+
+// Walks the metadata and tensor table of a GGUF image held in memory. Every read is bounds-checked
+// against `size` (what we have) and sizes are compared with `file_size` (what the file has) so a
+// caller reading a prefix can tell "need more bytes" from "broken".
+struct gguf_parser {
+    const uint8_t* p;
+    uint64_t size;         // bytes available at p
+    uint64_t file_size;    // bytes in the whole file (>= size)
+    uint64_t pos = 0;
+    bool need_more = false;  // ran off the end of a prefix that is shorter than the file
+    status err;
+
+    gguf_parser(const uint8_t* bytes, uint64_t avail, uint64_t total) : p(bytes), size(avail), file_size(total) {}
+
+    bool truncated(const char* what) {
+        if (size < file_size) { need_more = true; err = fail(result::format_error, pos, "need more bytes"); return false; }
+        err = fail(result::format_error, pos, "file ends inside %s (file size %llu)", what, (unsigned long long)file_size);
+        return false;
+    }
+    bool have(uint64_t n, const char* what) { return (n <= size && pos <= size - n) ? true : truncated(what); }
+    bool u32(uint32_t* v, const char* what) { if (!have(4, what)) return false; *v = load_u32(p + pos); pos += 4; return true; }
+    bool u64(uint64_t* v, const char* what) { if (!have(8, what)) return false; *v = load_u64(p + pos); pos += 8; return true; }
+    bool str(std::string_view* s, const char* what) {
+        uint64_t len;
+        const uint64_t at = pos;
+        if (!u64(&len, what)) return false;
+        if (len > file_size - (pos <= file_size ? pos : file_size)) {
+            err = fail(result::format_error, at, "%s length %llu runs past the end of the file", what, (unsigned long long)len);
+            return false;
+        }
+        if (!have(len, what)) return false;
+        *s = std::string_view(reinterpret_cast<const char*>(p + pos), (size_t)len);
+        pos += len;
+        return true;
+    }
+
+    // Skips one value of type t (validating it), recording a view of it in kv when given.
+    bool value(gguf_type t, std::string_view key, int depth, gguf_kv* kv) {
+        const uint32_t fixed = gguf_scalar_size(t);
+        if (fixed) {
+            if (!have(fixed, "a metadata value")) return false;
+            if (kv) {
+                uint64_t u; int64_t i; double f;
+                gguf_decode_scalar(t, p + pos, &u, &i, &f);
+                if (gguf_is_signed(t)) kv->scalar.i = i;
+                else if (t == gguf_type::f32 || t == gguf_type::f64) kv->scalar.f = f;
+                else kv->scalar.u = u;
+            }
+            pos += fixed;
+            return true;
+        }
+        if (t == gguf_type::string) {
+            std::string_view s;
+            if (!str(&s, "a string value")) return false;
+            if (kv) kv->str = s;
+            return true;
+        }
+        if (t != gguf_type::array) {
+            err = fail(result::format_error, pos, "key '%.*s' has unknown value type %u", sv_len(key), key.data(), (unsigned)t);
+            return false;
+        }
+        if (depth >= gguf_max_array_depth) {
+            err = fail(result::format_error, pos, "key '%.*s': arrays nested deeper than %d", sv_len(key), key.data(), gguf_max_array_depth);
+            return false;
+        }
+        const uint64_t at = pos;
+        uint32_t et;
+        uint64_t count;
+        if (!u32(&et, "an array header") || !u64(&count, "an array header")) return false;
+        const gguf_type elem = (gguf_type)et;
+        if (et > 12) {
+            err = fail(result::format_error, at, "key '%.*s': array of unknown element type %u", sv_len(key), key.data(), et);
+            return false;
+        }
+        const uint64_t start = pos;
+        const uint64_t left = file_size - pos;
+        const uint32_t esize = gguf_scalar_size(elem);
+        // The smallest an element can be on disk: strings and arrays carry an 8- or 12-byte header.
+        const uint64_t min_elem = esize ? esize : elem == gguf_type::string ? 8 : 12;
+        if (count > left / min_elem) {
+            err = fail(result::format_error, at, "key '%.*s': array of %llu %s elements cannot fit in the %llu bytes left",
+                        sv_len(key), key.data(), (unsigned long long)count, gguf_type_name(elem), (unsigned long long)left);
+            return false;
+        }
+        if (esize) {
+            if (!have(count * esize, "an array")) return false;  // no overflow: count <= left / esize
+            pos += count * esize;
+        } else {
+            for (uint64_t i = 0; i < count; ++i)
+                if (!value(elem, key, depth + 1, nullptr)) return false;
+        }
+        if (kv) {
+            kv->arr.type = elem;
+            kv->arr.count = count;
+            kv->arr.data = p + start;
+            kv->arr.bytes = pos - start;
+        }
+        return true;
+    }
+};
+
+}  // namespace detail
+
+// --- gguf_array accessors (the array was validated when the file was opened) --------------------
+
+bool gguf_array::get(uint64_t i, int64_t* out) const {
+    const uint32_t es = detail::gguf_scalar_size(type);
+    if (!es || i >= count || type == gguf_type::f32 || type == gguf_type::f64) return false;
+    uint64_t u; int64_t s; double f;
+    detail::gguf_decode_scalar(type, data + i * es, &u, &s, &f);
+    if (detail::gguf_is_signed(type)) { *out = s; return true; }
+    if (u > (uint64_t)INT64_MAX) return false;
+    *out = (int64_t)u;
+    return true;
+}
+bool gguf_array::get(uint64_t i, uint64_t* out) const {
+    int64_t s;
+    const uint32_t es = detail::gguf_scalar_size(type);
+    if (es && i < count && detail::gguf_is_unsigned(type)) {
+        uint64_t u; double f;
+        detail::gguf_decode_scalar(type, data + i * es, &u, &s, &f);
+        *out = u;
+        return true;
+    }
+    if (!get(i, &s) || s < 0) return false;
+    *out = (uint64_t)s;
+    return true;
+}
+bool gguf_array::get(uint64_t i, double* out) const {
+    const uint32_t es = detail::gguf_scalar_size(type);
+    if (!es || i >= count) return false;
+    uint64_t u; int64_t s; double f;
+    detail::gguf_decode_scalar(type, data + i * es, &u, &s, &f);
+    *out = (type == gguf_type::f32 || type == gguf_type::f64) ? f : detail::gguf_is_signed(type) ? (double)s : (double)u;
+    return true;
+}
+bool gguf_array::next_string(uint64_t* cursor, std::string_view* out) const {
+    if (type != gguf_type::string || *cursor + 8 > bytes) return false;
+    const uint64_t len = detail::load_u64(data + *cursor);
+    if (len > bytes - *cursor - 8) return false;
+    *out = std::string_view(reinterpret_cast<const char*>(data + *cursor + 8), (size_t)len);
+    *cursor += 8 + len;
+    return true;
+}
+bool gguf_array::next_array(uint64_t* cursor, gguf_array* out) const {
+    if (type != gguf_type::array || *cursor + 12 > bytes) return false;
+    // Re-walk the element with the validating parser; it cannot fail on validated bytes, and the
+    // check keeps this safe even on an array a caller built by hand.
+    detail::gguf_parser ps(data, bytes, bytes);
+    ps.pos = *cursor;
+    gguf_kv kv;
+    if (!ps.value(gguf_type::array, std::string_view(), 1, &kv)) return false;
+    *out = kv.arr;
+    *cursor = ps.pos;
+    return true;
+}
+
+// --- gguf_file -----------------------------------------------------------------------------------
+
+struct gguf_file::state {
+    allocator alloc;
+    logger log;
+
+    const uint8_t* base = nullptr;  // the parsed bytes: whole file, or the metadata prefix (reader)
+    uint64_t base_size = 0;
+    uint64_t file_size = 0;
+    const uint8_t* data = nullptr;  // data section in memory, or nullptr when it is not resident
+
+    uint32_t version = 0;
+    uint64_t alignment = 32;
+    uint64_t data_offset = 0;
+
+    gguf_kv* kvs = nullptr;
+    int64_t n_kv = 0;
+    tensor_info* tensors = nullptr;
+    int64_t n_tensors = 0;
+    detail::name_index kv_index, tensor_index;
+
+    // What we own: a heap copy of the bytes (plain read / reader prefix), loaded tensor data, and
+    // an OS mapping. Each is released in release().
+    void* owned = nullptr;
+    size_t owned_size = 0;
+    void* owned_data = nullptr;
+    size_t owned_data_size = 0;
+    void* map_addr = nullptr;
+    size_t map_size = 0;
+#if defined(AI_MMAP_WIN32)
+    HANDLE map_handle = nullptr;
+#endif
+    reader rd;  // set when the data section lives behind a reader
+
+    void release_tables();  // the parsed tables only
+    void release();         // everything
+    status parse(const uint8_t* bytes, uint64_t avail, uint64_t total, bool* need_more);
+};
+
+void gguf_file::state::release_tables() {
+    detail::mem_free(alloc, kvs, (size_t)n_kv * sizeof(gguf_kv));
+    detail::mem_free(alloc, tensors, (size_t)n_tensors * sizeof(tensor_info));
+    kvs = nullptr; tensors = nullptr; n_kv = n_tensors = 0;
+    kv_index.release(alloc);
+    tensor_index.release(alloc);
+    version = 0; alignment = 32; data_offset = 0;
+}
+
+void gguf_file::state::release() {
+    release_tables();
+    detail::mem_free(alloc, owned, owned_size);
+    owned = nullptr; owned_size = 0;
+    detail::mem_free(alloc, owned_data, owned_data_size);
+    owned_data = nullptr; owned_data_size = 0;
+#if defined(AI_MMAP_POSIX)
+    if (map_addr) munmap(map_addr, map_size);
+#elif defined(AI_MMAP_WIN32)
+    if (map_addr) UnmapViewOfFile(map_addr);
+    if (map_handle) CloseHandle(map_handle);
+    map_handle = nullptr;
+#endif
+    map_addr = nullptr; map_size = 0;
+}
+
+status gguf_file::state::parse(const uint8_t* bytes, uint64_t avail, uint64_t total, bool* need_more) {
+    using namespace detail;
+    *need_more = false;
+    gguf_parser ps(bytes, avail, total);
+    auto bail = [&]() -> status { *need_more = ps.need_more; return ps.err; };
+
+    // --- header
+    if (total < 4) return fail(result::format_error, 0, "not a GGUF file: %llu bytes is too short for the magic", (unsigned long long)total);
+    if (!ps.have(4, "the magic")) return bail();
+    if (std::memcmp(bytes, "GGUF", 4) != 0) {
+        if (std::memcmp(bytes, "FUGG", 4) == 0) return fail(result::unsupported, 0, "big-endian GGUF files are not supported");
+        return fail(result::format_error, 0, "not a GGUF file: bad magic %02x %02x %02x %02x", bytes[0], bytes[1], bytes[2], bytes[3]);
+    }
+    ps.pos = 4;
+    if (!ps.u32(&version, "the version")) return bail();
+    if (version == 1)
+        return fail(result::unsupported, 4, "GGUF version 1 is obsolete and not supported; convert the model again with a current converter");
+    if ((version & 0xffff) == 0 && (version >> 24) != 0)
+        return fail(result::unsupported, 4, "big-endian GGUF files are not supported (version field reads 0x%x)", version);
+    if (version != 2 && version != 3) return fail(result::unsupported, 4, "unsupported GGUF version %u (2 and 3 are supported)", version);
+    uint64_t nt, nk;
+    if (!ps.u64(&nt, "the tensor count") || !ps.u64(&nk, "the metadata count")) return bail();
+    // A key/value needs at least 13 bytes and a tensor record 24, so counts that cannot fit in the
+    // file are rejected before anything is allocated for them.
+    if (nk > (total - ps.pos) / 13) return fail(result::format_error, 16, "metadata count %llu cannot fit in a %llu-byte file", (unsigned long long)nk, (unsigned long long)total);
+    if (nt > (total - ps.pos) / 24) return fail(result::format_error, 8, "tensor count %llu cannot fit in a %llu-byte file", (unsigned long long)nt, (unsigned long long)total);
+    if (nk > INT32_MAX || nt > INT32_MAX) return fail(result::unsupported, 8, "more than 2^31 keys or tensors");
+
+    kvs = static_cast<gguf_kv*>(mem_alloc(alloc, (size_t)nk * sizeof(gguf_kv)));
+    tensors = static_cast<tensor_info*>(mem_alloc(alloc, (size_t)nt * sizeof(tensor_info)));
+    if (!kvs || !tensors || !kv_index.init(alloc, (int64_t)nk) || !tensor_index.init(alloc, (int64_t)nt)) {
+        n_kv = (int64_t)nk; n_tensors = (int64_t)nt;  // so release() frees with the right sizes
+        return fail(result::out_of_memory, 0, "out of memory for %llu keys and %llu tensors", (unsigned long long)nk, (unsigned long long)nt);
+    }
+    n_kv = (int64_t)nk;
+    n_tensors = (int64_t)nt;
+    for (int64_t i = 0; i < n_kv; ++i) new (&kvs[i]) gguf_kv();
+    for (int64_t i = 0; i < n_tensors; ++i) new (&tensors[i]) tensor_info();
+
+    // --- metadata
+    for (int64_t i = 0; i < n_kv; ++i) {
+        gguf_kv& kv = kvs[i];
+        kv.offset = ps.pos;
+        uint32_t t;
+        if (!ps.str(&kv.key, "a metadata key") || !ps.u32(&t, "a metadata value type")) return bail();
+        kv.type = (gguf_type)t;
+        if (!ps.value(kv.type, kv.key, 0, &kv)) return bail();
+        const int32_t dup = kv_index.insert(kv.key, (int32_t)i, [&](int32_t j) { return kvs[j].key; });
+        if (dup >= 0) return fail(result::format_error, kv.offset, "duplicate metadata key '%.*s'", sv_len(kv.key), kv.key.data());
+    }
+
+    // general.alignment decides where the data section starts, so it is checked before use.
+    const int32_t ai = kv_index.find("general.alignment", [&](int32_t j) { return kvs[j].key; });
+    if (ai >= 0) {
+        const gguf_kv& kv = kvs[ai];
+        uint64_t a = 0;
+        if (gguf_is_unsigned(kv.type) && kv.type != gguf_type::boolean) a = kv.scalar.u;
+        else if (gguf_is_signed(kv.type) && kv.scalar.i > 0) a = (uint64_t)kv.scalar.i;
+        else return fail(result::format_error, kv.offset, "general.alignment has type %s, expected an unsigned integer", gguf_type_name(kv.type));
+        if (!is_pow2(a) || a > ((uint64_t)1 << 30))
+            return fail(result::format_error, kv.offset, "general.alignment = %llu is not a power of two up to 2^30", (unsigned long long)a);
+        alignment = a;
+    }
+
+    // --- tensor table
+    for (int64_t i = 0; i < n_tensors; ++i) {
+        tensor_info& ti = tensors[i];
+        const uint64_t at = ps.pos;
+        uint32_t nd, ty;
+        if (!ps.str(&ti.name, "a tensor name") || !ps.u32(&nd, "a tensor's dimension count")) return bail();
+        const int nl = sv_len(ti.name);
+        const char* nm = ti.name.data();
+        if (nd < 1 || nd > 4) return fail(result::format_error, at, "tensor '%.*s' has %u dimensions (1 to 4 are valid)", nl, nm, nd);
+        ti.n_dims = (int32_t)nd;
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < nd; ++d) {
+            uint64_t e;
+            if (!ps.u64(&e, "a tensor's shape")) return bail();
+            if (e > (uint64_t)INT64_MAX) return fail(result::format_error, at, "tensor '%.*s' has a negative size in dimension %u", nl, nm, d);
+            if (!mul_ok(n, e, &n) || n > (uint64_t)INT64_MAX) return fail(result::format_error, at, "tensor '%.*s': element count overflows", nl, nm);
+            ti.ne[d] = (int64_t)e;
+        }
+        ti.n_elems = n;
+        if (!ps.u32(&ty, "a tensor's type") || !ps.u64(&ti.offset, "a tensor's offset")) return bail();
+        ti.type = (tensor_type)ty;
+        if (!type_info(ti.type)) {
+            if (const char* old = retired_type_name(ty))
+                return fail(result::unsupported, at, "tensor '%.*s' has type %s (%u), which GGUF no longer defines", nl, nm, old, ty);
+            return fail(result::unsupported, at, "tensor '%.*s' has unknown type %u", nl, nm, ty);
+        }
+        size_t rb;
+        if (!type_row_bytes(ti.type, ti.ne[0], &rb))
+            return fail(result::format_error, at, "tensor '%.*s': row of %lld elements is not a whole number of %s blocks of %d",
+                        nl, nm, (long long)ti.ne[0], type_name(ti.type), type_info(ti.type)->block_elems);
+        uint64_t total_bytes;
+        if (!mul_ok(rb, n / (ti.ne[0] ? (uint64_t)ti.ne[0] : 1), &total_bytes) || total_bytes > SIZE_MAX)
+            return fail(result::format_error, at, "tensor '%.*s': byte size overflows", nl, nm);
+        if (ti.ne[0] == 0) total_bytes = 0;
+        ti.row_bytes = rb;
+        ti.bytes = (size_t)total_bytes;
+        if (ti.offset % alignment)
+            return fail(result::format_error, at, "tensor '%.*s': offset %llu is not a multiple of the alignment %llu", nl, nm,
+                        (unsigned long long)ti.offset, (unsigned long long)alignment);
+        const int32_t dup = tensor_index.insert(ti.name, (int32_t)i, [&](int32_t j) { return tensors[j].name; });
+        if (dup >= 0) return fail(result::format_error, at, "duplicate tensor name '%.*s'", nl, nm);
+    }
+
+    // --- data section
+    if (!align_up_ok(ps.pos, alignment, &data_offset)) return fail(result::format_error, ps.pos, "data section offset overflows");
+    for (int64_t i = 0; i < n_tensors; ++i) {
+        tensor_info& ti = tensors[i];
+        uint64_t start, end;
+        if (!add_ok(data_offset, ti.offset, &start) || !add_ok(start, ti.bytes, &end) || end > total)
+            return fail(result::format_error, data_offset, "tensor '%.*s': data [%llu, +%llu) runs past the end of the file (%llu bytes)",
+                        sv_len(ti.name), ti.name.data(), (unsigned long long)ti.offset, (unsigned long long)ti.bytes, (unsigned long long)total);
+        ti.offset = start;  // from here on, absolute
+    }
+    // Tensors may come in any order but must not share bytes: a writer that overlaps them is broken,
+    // and a reader that trusted it could hand out aliased weights.
+    if (n_tensors > 1) {
+        const size_t ob = (size_t)n_tensors * sizeof(int32_t);
+        int32_t* order = static_cast<int32_t*>(mem_alloc(alloc, ob));
+        if (!order) return fail(result::out_of_memory, 0, "out of memory");
+        for (int32_t i = 0; i < (int32_t)n_tensors; ++i) order[i] = i;
+        std::sort(order, order + n_tensors, [&](int32_t a, int32_t b) { return tensors[a].offset < tensors[b].offset; });
+        status st;
+        for (int64_t k = 1; k < n_tensors && st.ok(); ++k) {
+            const tensor_info& prev = tensors[order[k - 1]];
+            const tensor_info& cur = tensors[order[k]];
+            if (prev.bytes && cur.bytes && prev.offset + prev.bytes > cur.offset)
+                st = fail(result::format_error, cur.offset, "tensor '%.*s' overlaps the data of tensor '%.*s'", sv_len(cur.name),
+                          cur.name.data(), sv_len(prev.name), prev.name.data());
+        }
+        mem_free(alloc, order, ob);
+        if (!st) return st;
+    }
+    return status{};
+}
+
+gguf_file::~gguf_file() { close(); }
+gguf_file::gguf_file(gguf_file&& o) noexcept : state_(o.state_) { o.state_ = nullptr; }
+gguf_file& gguf_file::operator=(gguf_file&& o) noexcept {
+    if (this != &o) { close(); state_ = o.state_; o.state_ = nullptr; }
+    return *this;
+}
+
+void gguf_file::close() {
+    if (!state_) return;
+    state_->release();
+    const allocator a = state_->alloc;
+    state_->~state();
+    detail::mem_free(a, state_, sizeof(state));
+    state_ = nullptr;
+}
+
+namespace detail {
+// Creates a fresh state with the options' hooks resolved.
+inline gguf_file::state* new_gguf_state(const gguf_options* opt) {
+    const allocator a = resolve(opt ? &opt->alloc : nullptr);
+    void* mem = mem_alloc(a, sizeof(gguf_file::state), alignof(gguf_file::state));
+    if (!mem) return nullptr;
+    gguf_file::state* s = new (mem) gguf_file::state();
+    s->alloc = a;
+    if (opt) s->log = opt->log;
+    return s;
+}
+// Points every tensor at its bytes once the data section is resident at `data` (which holds the
+// file's bytes from data_offset on).
+inline void bind_tensor_data(gguf_file::state* s) {
+    for (int64_t i = 0; i < s->n_tensors; ++i)
+        s->tensors[i].data = s->data ? s->data + (s->tensors[i].offset - s->data_offset) : nullptr;
+}
+}  // namespace detail
+
+status gguf_file::open_memory(const void* data, size_t size, const gguf_options* opt) {
+    close();
+    if (!data && size) return detail::fail(result::invalid_argument, no_offset, "null buffer");
+    state* s = detail::new_gguf_state(opt);
+    if (!s) return detail::fail(result::out_of_memory, no_offset, "out of memory");
+    state_ = s;
+    bool more;
+    const uint8_t* bytes = static_cast<const uint8_t*>(data);
+    status st = s->parse(bytes, size, size, &more);
+    if (!st) { close(); return st; }
+    s->base = bytes;
+    s->base_size = size;
+    s->file_size = size;
+    s->data = bytes + s->data_offset;
+    if (s->n_tensors == 0) s->data = nullptr;
+    detail::bind_tensor_data(s);
+    return status{};
+}
+
+status gguf_file::open_reader(const reader& r, const gguf_options* opt) {
+    close();
+    if (!r.read) return detail::fail(result::invalid_argument, no_offset, "reader has no read callback");
+    state* s = detail::new_gguf_state(opt);
+    if (!s) return detail::fail(result::out_of_memory, no_offset, "out of memory");
+    state_ = s;
+    // Read a prefix, parse, and double the prefix until the metadata fits; the metadata of real
+    // models is well under the first read for all but the largest vocabularies.
+    uint64_t want = r.size < ((uint64_t)1 << 20) ? r.size : ((uint64_t)1 << 20);
+    for (;;) {
+        if (want > SIZE_MAX) { close(); return detail::fail(result::unsupported, no_offset, "metadata larger than the address space"); }
+        detail::mem_free(s->alloc, s->owned, s->owned_size);
+        s->owned_size = (size_t)want;
+        s->owned = detail::mem_alloc(s->alloc, s->owned_size);
+        if (!s->owned) { s->owned_size = 0; close(); return detail::fail(result::out_of_memory, no_offset, "out of memory reading %llu bytes of metadata", (unsigned long long)want); }
+        if (want && !r.read(r.user, 0, s->owned, (size_t)want)) { close(); return detail::fail(result::io_error, 0, "reader failed at offset 0 (%llu bytes)", (unsigned long long)want); }
+        bool more;
+        s->release_tables();
+        status st = s->parse(static_cast<const uint8_t*>(s->owned), want, r.size, &more);
+        if (st) break;
+        if (!more || want >= r.size) { close(); return st; }
+        want = want * 2 < r.size ? want * 2 : r.size;
+    }
+    s->base = static_cast<const uint8_t*>(s->owned);
+    s->base_size = want;
+    s->file_size = r.size;
+    s->rd = r;
+    if (opt && opt->load_data && s->n_tensors > 0) {
+        const uint64_t n = r.size - s->data_offset;
+        if (n > SIZE_MAX) { close(); return detail::fail(result::unsupported, no_offset, "tensor data larger than the address space"); }
+        s->owned_data_size = (size_t)n;
+        s->owned_data = detail::mem_alloc(s->alloc, s->owned_data_size);
+        if (!s->owned_data) { s->owned_data_size = 0; close(); return detail::fail(result::out_of_memory, no_offset, "out of memory for %llu bytes of tensor data", (unsigned long long)n); }
+        if (n && !r.read(r.user, s->data_offset, s->owned_data, (size_t)n)) { close(); return detail::fail(result::io_error, s->data_offset, "reader failed reading the tensor data"); }
+        s->data = static_cast<const uint8_t*>(s->owned_data);
+    }
+    detail::bind_tensor_data(s);
+    return status{};
+}
+
+#ifndef AI_NO_STDIO
+namespace detail {
+// Reads a whole file into memory from the allocator: the fallback when mapping is unavailable.
+inline status read_whole_file(const char* path, const allocator& a, void** out, size_t* out_size) {
+    std::FILE* f = std::fopen(path, "rb");
+    if (!f) return fail(result::io_error, no_offset, "cannot open '%s'", path);
+    status st;
+    long long len = -1;
+    if (std::fseek(f, 0, SEEK_END) == 0) {
+#if defined(_WIN32)
+        len = _ftelli64(f);
+#else
+        len = (long long)ftello(f);
+#endif
+    }
+    if (len < 0 || std::fseek(f, 0, SEEK_SET) != 0) st = fail(result::io_error, no_offset, "cannot get the size of '%s'", path);
+    else if ((unsigned long long)len > SIZE_MAX) st = fail(result::unsupported, no_offset, "'%s' is larger than the address space", path);
+    else {
+        *out_size = (size_t)len;
+        *out = mem_alloc(a, *out_size);
+        if (!*out) st = fail(result::out_of_memory, no_offset, "out of memory reading '%s' (%llu bytes)", path, (unsigned long long)len);
+        else if (*out_size && std::fread(*out, 1, *out_size, f) != *out_size) {
+            mem_free(a, *out, *out_size);
+            *out = nullptr;
+            st = fail(result::io_error, no_offset, "short read from '%s'", path);
+        }
+    }
+    std::fclose(f);
+    return st;
+}
+}  // namespace detail
+
+status gguf_file::open_file(const char* path, const gguf_options* opt) {
+    close();
+    if (!path) return detail::fail(result::invalid_argument, no_offset, "null path");
+    state* s = detail::new_gguf_state(opt);
+    if (!s) return detail::fail(result::out_of_memory, no_offset, "out of memory");
+    state_ = s;
+    const uint8_t* bytes = nullptr;
+    uint64_t size = 0;
+    const bool want_map = !(opt && opt->no_mmap);
+#if defined(AI_MMAP_POSIX)
+    if (want_map) {
+        const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) { close(); return detail::fail(result::io_error, no_offset, "cannot open '%s'", path); }
+        struct stat sb;
+        if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 && (unsigned long long)sb.st_size <= SIZE_MAX) {
+            void* m = mmap(nullptr, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (m != MAP_FAILED) {
+                s->map_addr = m;
+                s->map_size = (size_t)sb.st_size;
+                bytes = static_cast<const uint8_t*>(m);
+                size = s->map_size;
+            } else {
+                detail::log(s->log, log_level::warn, "mmap of '%s' failed; reading it into memory instead", path);
+            }
+        }
+        ::close(fd);
+    }
+#elif defined(AI_MMAP_WIN32)
+    if (want_map) {
+        // UTF-8 path to UTF-16 so non-ASCII names open on every Windows code page.
+        wchar_t wpath[1024];
+        const int wn = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wpath, 1024);
+        HANDLE fh = wn > 0 ? CreateFileW(wpath, GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr)
+                           : INVALID_HANDLE_VALUE;
+        LARGE_INTEGER li;
+        if (fh != INVALID_HANDLE_VALUE && GetFileSizeEx(fh, &li) && li.QuadPart > 0 && (unsigned long long)li.QuadPart <= SIZE_MAX) {
+            HANDLE mh = CreateFileMappingW(fh, nullptr, PAGE_READONLY, 0, 0, nullptr);
+            void* m = mh ? MapViewOfFile(mh, FILE_MAP_READ, 0, 0, 0) : nullptr;
+            if (m) {
+                s->map_handle = mh;
+                s->map_addr = m;
+                s->map_size = (size_t)li.QuadPart;
+                bytes = static_cast<const uint8_t*>(m);
+                size = s->map_size;
+            } else {
+                if (mh) CloseHandle(mh);
+                detail::log(s->log, log_level::warn, "mapping '%s' failed; reading it into memory instead", path);
+            }
+        }
+        if (fh != INVALID_HANDLE_VALUE) CloseHandle(fh);
+    }
+#else
+    (void)want_map;
+#endif
+    if (!bytes) {
+        void* buf = nullptr;
+        size_t n = 0;
+        status st = detail::read_whole_file(path, s->alloc, &buf, &n);
+        if (!st) { close(); return st; }
+        s->owned = buf;
+        s->owned_size = n;
+        bytes = static_cast<const uint8_t*>(buf);
+        size = n;
+    }
+    bool more;
+    status st = s->parse(bytes, size, size, &more);
+    if (!st) { close(); return st; }
+    s->base = bytes;
+    s->base_size = size;
+    s->file_size = size;
+    s->data = s->n_tensors ? bytes + s->data_offset : nullptr;
+    detail::bind_tensor_data(s);
+    detail::log(s->log, log_level::info, "opened '%s': GGUF v%u, %lld keys, %lld tensors, %s", path, s->version,
+                (long long)s->n_kv, (long long)s->n_tensors, s->map_addr ? "mapped" : "read into memory");
+    return status{};
+}
+#endif  // AI_NO_STDIO
+
+// Accessors on a closed file return neutral values; kv()/tensor() require a valid index.
+uint32_t gguf_file::version() const { return state_ ? state_->version : 0; }
+uint64_t gguf_file::alignment() const { return state_ ? state_->alignment : 0; }
+uint64_t gguf_file::data_offset() const { return state_ ? state_->data_offset : 0; }
+uint64_t gguf_file::file_size() const { return state_ ? state_->file_size : 0; }
+bool gguf_file::is_mapped() const { return state_ && state_->map_addr; }
+int64_t gguf_file::kv_count() const { return state_ ? state_->n_kv : 0; }
+const gguf_kv& gguf_file::kv(int64_t i) const { AI_ASSERT(state_ && i >= 0 && i < state_->n_kv); return state_->kvs[i]; }
+int64_t gguf_file::tensor_count() const { return state_ ? state_->n_tensors : 0; }
+const tensor_info& gguf_file::tensor(int64_t i) const { AI_ASSERT(state_ && i >= 0 && i < state_->n_tensors); return state_->tensors[i]; }
+
+const gguf_kv* gguf_file::find(std::string_view key) const {
+    if (!state_) return nullptr;
+    const int32_t i = state_->kv_index.find(key, [&](int32_t j) { return state_->kvs[j].key; });
+    return i >= 0 ? &state_->kvs[i] : nullptr;
+}
+const tensor_info* gguf_file::find_tensor(std::string_view name) const {
+    if (!state_) return nullptr;
+    const int32_t i = state_->tensor_index.find(name, [&](int32_t j) { return state_->tensors[j].name; });
+    return i >= 0 ? &state_->tensors[i] : nullptr;
+}
+
+namespace detail {
+inline status missing_key(std::string_view key) {
+    return fail(result::not_found, no_offset, "metadata key '%.*s' not found", sv_len(key), key.data());
+}
+inline status wrong_type(const gguf_kv& kv, const char* want) {
+    return fail(result::type_mismatch, kv.offset, "metadata key '%.*s' has type %s, expected %s", sv_len(kv.key), kv.key.data(),
+                gguf_type_name(kv.type), want);
+}
+// Integer metadata as a signed 128-bit-free pair: (negative?, magnitude) for range checks.
+inline bool kv_integer(const gguf_kv& kv, bool* neg, uint64_t* mag) {
+    if (gguf_is_unsigned(kv.type) && kv.type != gguf_type::boolean) { *neg = false; *mag = kv.scalar.u; return true; }
+    if (gguf_is_signed(kv.type)) {
+        *neg = kv.scalar.i < 0;
+        *mag = *neg ? 0ull - (uint64_t)kv.scalar.i : (uint64_t)kv.scalar.i;
+        return true;
+    }
+    return false;
+}
+template <class T> status get_integer(const gguf_file& f, std::string_view key, T* out, const char* want) {
+    const gguf_kv* kv = f.find(key);
+    if (!kv) return missing_key(key);
+    bool neg;
+    uint64_t mag;
+    if (!kv_integer(*kv, &neg, &mag)) return wrong_type(*kv, want);
+    constexpr bool is_signed = T(-1) < T(0);
+    const uint64_t max_pos = (uint64_t)(std::numeric_limits<T>::max)();
+    const uint64_t max_neg = is_signed ? max_pos + 1 : 0;
+    if (neg ? mag > max_neg : mag > max_pos)
+        return fail(result::type_mismatch, kv->offset, "metadata key '%.*s' = %s%llu does not fit in %s", sv_len(key), key.data(),
+                    neg ? "-" : "", (unsigned long long)mag, want);
+    *out = neg ? (T)(0 - (T)(mag - 1) - 1) : (T)mag;
+    return status{};
+}
+}  // namespace detail
+
+status gguf_file::get(std::string_view key, uint32_t* out) const { return detail::get_integer(*this, key, out, "u32"); }
+status gguf_file::get(std::string_view key, int32_t* out) const { return detail::get_integer(*this, key, out, "i32"); }
+status gguf_file::get(std::string_view key, uint64_t* out) const { return detail::get_integer(*this, key, out, "u64"); }
+status gguf_file::get(std::string_view key, int64_t* out) const { return detail::get_integer(*this, key, out, "i64"); }
+status gguf_file::get(std::string_view key, double* out) const {
+    const gguf_kv* kv = find(key);
+    if (!kv) return detail::missing_key(key);
+    if (kv->type != gguf_type::f32 && kv->type != gguf_type::f64) return detail::wrong_type(*kv, "f32 or f64");
+    *out = kv->scalar.f;
+    return status{};
+}
+status gguf_file::get(std::string_view key, float* out) const {
+    double d = 0;
+    status st = get(key, &d);
+    if (st) *out = (float)d;
+    return st;
+}
+status gguf_file::get(std::string_view key, bool* out) const {
+    const gguf_kv* kv = find(key);
+    if (!kv) return detail::missing_key(key);
+    if (kv->type != gguf_type::boolean) return detail::wrong_type(*kv, "bool");
+    *out = kv->scalar.u != 0;
+    return status{};
+}
+status gguf_file::get(std::string_view key, std::string_view* out) const {
+    const gguf_kv* kv = find(key);
+    if (!kv) return detail::missing_key(key);
+    if (kv->type != gguf_type::string) return detail::wrong_type(*kv, "string");
+    *out = kv->str;
+    return status{};
+}
+status gguf_file::get(std::string_view key, gguf_array* out) const {
+    const gguf_kv* kv = find(key);
+    if (!kv) return detail::missing_key(key);
+    if (kv->type != gguf_type::array) return detail::wrong_type(*kv, "array");
+    *out = kv->arr;
+    return status{};
+}
+
+status gguf_file::read_tensor(const tensor_info& t, void* dst, size_t dst_bytes) const {
+    if (!state_) return detail::fail(result::invalid_argument, no_offset, "file is not open");
+    if (dst_bytes < t.bytes) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s' needs %zu bytes, buffer has %zu",
+                                                 detail::sv_len(t.name), t.name.data(), t.bytes, dst_bytes);
+    if (!t.bytes) return status{};
+    if (!dst) return detail::fail(result::invalid_argument, no_offset, "null buffer");
+    if (t.data) { std::memcpy(dst, t.data, t.bytes); return status{}; }
+    if (!state_->rd.read || !state_->rd.read(state_->rd.user, t.offset, dst, t.bytes))
+        return detail::fail(result::io_error, t.offset, "reading tensor '%.*s' failed", detail::sv_len(t.name), t.name.data());
+    return status{};
+}
+
+status gguf_file::dequantize_rows(const tensor_info& t, int64_t first_row, int64_t n_rows, float* dst, size_t dst_count) const {
+    using detail::sv_len;
+    if (!state_) return detail::fail(result::invalid_argument, no_offset, "file is not open");
+    ref::to_float_fn fn = ref::to_float(t.type);
+    if (!fn) return detail::fail(result::unsupported, t.offset, "tensor '%.*s': cannot dequantize type %s", sv_len(t.name), t.name.data(), type_name(t.type));
+    const uint64_t rows = t.ne[0] ? t.n_elems / (uint64_t)t.ne[0] : 0;
+    if (first_row < 0 || n_rows < 0 || (uint64_t)first_row > rows || (uint64_t)n_rows > rows - (uint64_t)first_row)
+        return detail::fail(result::out_of_range, no_offset, "tensor '%.*s': rows [%lld, +%lld) outside its %llu rows", sv_len(t.name),
+                            t.name.data(), (long long)first_row, (long long)n_rows, (unsigned long long)rows);
+    uint64_t need;
+    if (!detail::mul_ok((uint64_t)n_rows, (uint64_t)t.ne[0], &need) || need > dst_count)
+        return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': %lld rows need more than the %zu floats given",
+                            sv_len(t.name), t.name.data(), (long long)n_rows, dst_count);
+    if (!need) return status{};
+    if (!dst) return detail::fail(result::invalid_argument, no_offset, "null buffer");
+    const uint64_t src_off = (uint64_t)first_row * t.row_bytes;  // within t.bytes, so no overflow
+    const size_t src_bytes = (size_t)n_rows * t.row_bytes;
+    if (t.data) {
+        fn(static_cast<const uint8_t*>(t.data) + src_off, dst, (int64_t)need);
+        return status{};
+    }
+    // Not resident: stage the rows through a buffer from the allocator.
+    void* tmp = detail::mem_alloc(state_->alloc, src_bytes);
+    if (!tmp) return detail::fail(result::out_of_memory, no_offset, "out of memory staging %zu bytes", src_bytes);
+    status st;
+    if (!state_->rd.read || !state_->rd.read(state_->rd.user, t.offset + src_off, tmp, src_bytes))
+        st = detail::fail(result::io_error, t.offset + src_off, "reading tensor '%.*s' failed", sv_len(t.name), t.name.data());
+    else
+        fn(tmp, dst, (int64_t)need);
+    detail::mem_free(state_->alloc, tmp, src_bytes);
+    return st;
+}
+
+// ================================================================================================
+// GGUF writing
+// ================================================================================================
+
+namespace detail {
+// A growable byte buffer on the library allocator. Appends report failure instead of throwing.
+struct byte_buf {
+    uint8_t* data = nullptr;
+    size_t size = 0, cap = 0;
+    bool reserve(const allocator& a, size_t need) {
+        if (need <= cap) return true;
+        size_t nc = cap ? cap : 256;
+        while (nc < need) { if (nc > SIZE_MAX / 2) return false; nc *= 2; }
+        uint8_t* nd = static_cast<uint8_t*>(mem_alloc(a, nc, 16));
+        if (!nd) return false;
+        if (size) std::memcpy(nd, data, size);
+        mem_free(a, data, cap);
+        data = nd;
+        cap = nc;
+        return true;
+    }
+    bool append(const allocator& a, const void* p, size_t n) {
+        if (n > SIZE_MAX - size || !reserve(a, size + n)) return false;
+        if (n) std::memcpy(data + size, p, n);
+        size += n;
+        return true;
+    }
+    bool u32(const allocator& a, uint32_t v) { uint8_t b[4]; store_u32(b, v); return append(a, b, 4); }
+    bool u64(const allocator& a, uint64_t v) { uint8_t b[8]; store_u64(b, v); return append(a, b, 8); }
+    bool str(const allocator& a, std::string_view s) { return u64(a, s.size()) && append(a, s.data(), s.size()); }
+    void release(const allocator& a) { mem_free(a, data, cap); data = nullptr; size = cap = 0; }
+};
+}  // namespace detail
+
+struct gguf_writer::state {
+    struct kv_entry { size_t key_off, key_len, val_off, val_len; };  // spans of `bytes`
+    struct tensor_entry { size_t name_off, name_len; tensor_type type; int32_t n_dims; int64_t ne[4]; const void* data; size_t bytes; };
+    allocator alloc;
+    detail::byte_buf bytes;    // serialized keys and values, and tensor names
+    detail::byte_buf kvs;      // kv_entry[]
+    detail::byte_buf tensors;  // tensor_entry[]
+    uint64_t alignment = 32;
+
+    size_t n_kv() const { return kvs.size / sizeof(kv_entry); }
+    size_t n_tensors() const { return tensors.size / sizeof(tensor_entry); }
+    kv_entry kv_at(size_t i) const { kv_entry e; std::memcpy(&e, kvs.data + i * sizeof e, sizeof e); return e; }
+    tensor_entry tensor_at(size_t i) const { tensor_entry e; std::memcpy(&e, tensors.data + i * sizeof e, sizeof e); return e; }
+    std::string_view span(size_t off, size_t len) const { return std::string_view(reinterpret_cast<const char*>(bytes.data) + off, len); }
+};
+
+gguf_writer::gguf_writer(const allocator* alloc) {
+    const allocator a = detail::resolve(alloc);
+    void* mem = detail::mem_alloc(a, sizeof(state), alignof(state));
+    if (!mem) { init_error_ = detail::fail(result::out_of_memory, no_offset, "out of memory"); return; }
+    state_ = new (mem) state();
+    state_->alloc = a;
+}
+
+gguf_writer::~gguf_writer() {
+    if (!state_) return;
+    const allocator a = state_->alloc;
+    state_->bytes.release(a);
+    state_->kvs.release(a);
+    state_->tensors.release(a);
+    state_->~state();
+    detail::mem_free(a, state_, sizeof(state));
+}
+
+namespace detail {
+// Serializes `type` + value bytes for key and records (or replaces) the entry.
+inline status writer_set(gguf_writer::state* s, const status& init_error, std::string_view key, gguf_type type, const void* value,
+                         size_t value_bytes) {
+    if (!s) return init_error;
+    if (key.empty()) return fail(result::invalid_argument, no_offset, "empty metadata key");
+    const allocator& a = s->alloc;
+    const size_t val_off = s->bytes.size;
+    if (!s->bytes.u32(a, (uint32_t)type) || !s->bytes.append(a, value, value_bytes))
+        return fail(result::out_of_memory, no_offset, "out of memory setting '%.*s'", sv_len(key), key.data());
+    for (size_t i = 0; i < s->n_kv(); ++i) {
+        gguf_writer::state::kv_entry e = s->kv_at(i);
+        if (s->span(e.key_off, e.key_len) == key) {
+            e.val_off = val_off;
+            e.val_len = s->bytes.size - val_off;
+            std::memcpy(s->kvs.data + i * sizeof e, &e, sizeof e);
+            return status{};
+        }
+    }
+    const size_t val_len = s->bytes.size - val_off;
+    const size_t key_off = s->bytes.size;
+    gguf_writer::state::kv_entry e{key_off + 8, key.size(), val_off, val_len};
+    if (!s->bytes.str(a, key) || !s->kvs.append(a, &e, sizeof e))
+        return fail(result::out_of_memory, no_offset, "out of memory setting '%.*s'", sv_len(key), key.data());
+    return status{};
+}
+template <class T> inline status writer_set_scalar(gguf_writer::state* s, const status& ie, std::string_view key, gguf_type t, T v) {
+    uint8_t b[8];
+    uint64_t u = 0;
+    std::memcpy(&u, &v, sizeof v);  // little-endian host assumed for floats; integers stored bytewise below
+    for (size_t i = 0; i < sizeof v; ++i) b[i] = (uint8_t)(u >> (8 * i));
+    return writer_set(s, ie, key, t, b, sizeof v);
+}
+}  // namespace detail
+
+status gguf_writer::set_u8(std::string_view k, uint8_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::u8, v); }
+status gguf_writer::set_i8(std::string_view k, int8_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::i8, v); }
+status gguf_writer::set_u16(std::string_view k, uint16_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::u16, v); }
+status gguf_writer::set_i16(std::string_view k, int16_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::i16, v); }
+status gguf_writer::set_u32(std::string_view k, uint32_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::u32, v); }
+status gguf_writer::set_i32(std::string_view k, int32_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::i32, v); }
+status gguf_writer::set_u64(std::string_view k, uint64_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::u64, v); }
+status gguf_writer::set_i64(std::string_view k, int64_t v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::i64, v); }
+status gguf_writer::set_f32(std::string_view k, float v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::f32, v); }
+status gguf_writer::set_f64(std::string_view k, double v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::f64, v); }
+status gguf_writer::set_bool(std::string_view k, bool v) { return detail::writer_set_scalar(state_, init_error_, k, gguf_type::boolean, (uint8_t)(v ? 1 : 0)); }
+
+status gguf_writer::set_string(std::string_view key, std::string_view v) {
+    if (!state_) return init_error_;
+    detail::byte_buf tmp;
+    status st;
+    if (!tmp.str(state_->alloc, v)) st = detail::fail(result::out_of_memory, no_offset, "out of memory");
+    else st = detail::writer_set(state_, init_error_, key, gguf_type::string, tmp.data, tmp.size);
+    tmp.release(state_->alloc);
+    return st;
+}
+
+status gguf_writer::set_array(std::string_view key, gguf_type elem, const void* data, uint64_t count) {
+    if (!state_) return init_error_;
+    const uint32_t es = detail::gguf_scalar_size(elem);
+    if (!es) return detail::fail(result::invalid_argument, no_offset, "set_array: element type %s is not fixed-size", gguf_type_name(elem));
+    uint64_t n;
+    if (!detail::mul_ok(count, es, &n) || n > SIZE_MAX - 12) return detail::fail(result::invalid_argument, no_offset, "set_array: too large");
+    if (n && !data) return detail::fail(result::invalid_argument, no_offset, "set_array: null data");
+    detail::byte_buf tmp;
+    status st;
+    if (!tmp.u32(state_->alloc, (uint32_t)elem) || !tmp.u64(state_->alloc, count) || !tmp.append(state_->alloc, data, (size_t)n))
+        st = detail::fail(result::out_of_memory, no_offset, "out of memory");
+    else st = detail::writer_set(state_, init_error_, key, gguf_type::array, tmp.data, tmp.size);
+    tmp.release(state_->alloc);
+    return st;
+}
+
+status gguf_writer::set_string_array(std::string_view key, const std::string_view* items, uint64_t count) {
+    if (!state_) return init_error_;
+    if (count && !items) return detail::fail(result::invalid_argument, no_offset, "set_string_array: null items");
+    detail::byte_buf tmp;
+    bool ok = tmp.u32(state_->alloc, (uint32_t)gguf_type::string) && tmp.u64(state_->alloc, count);
+    for (uint64_t i = 0; ok && i < count; ++i) ok = tmp.str(state_->alloc, items[i]);
+    status st = ok ? detail::writer_set(state_, init_error_, key, gguf_type::array, tmp.data, tmp.size)
+                   : detail::fail(result::out_of_memory, no_offset, "out of memory");
+    tmp.release(state_->alloc);
+    return st;
+}
+
+status gguf_writer::set_alignment(uint32_t alignment) {
+    if (!state_) return init_error_;
+    if (!detail::is_pow2(alignment) || alignment > (1u << 30))
+        return detail::fail(result::invalid_argument, no_offset, "alignment %u is not a power of two up to 2^30", alignment);
+    status st = set_u32("general.alignment", alignment);
+    if (st) state_->alignment = alignment;
+    return st;
+}
+
+status gguf_writer::add_tensor(std::string_view name, tensor_type type, int32_t n_dims, const int64_t* ne, const void* data, size_t data_bytes) {
+    if (!state_) return init_error_;
+    using detail::sv_len;
+    if (name.empty()) return detail::fail(result::invalid_argument, no_offset, "empty tensor name");
+    if (n_dims < 1 || n_dims > 4 || !ne) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': %d dimensions", sv_len(name), name.data(), n_dims);
+    if (!type_info(type)) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': unknown type %u", sv_len(name), name.data(), (unsigned)type);
+    uint64_t n = 1;
+    state::tensor_entry e{};
+    for (int d = 0; d < 4; ++d) e.ne[d] = 1;
+    for (int d = 0; d < n_dims; ++d) {
+        if (ne[d] < 0 || !detail::mul_ok(n, (uint64_t)ne[d], &n) || n > (uint64_t)INT64_MAX)
+            return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': bad shape", sv_len(name), name.data());
+        e.ne[d] = ne[d];
+    }
+    size_t rb;
+    if (!type_row_bytes(type, ne[0], &rb))
+        return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': row of %lld is not a whole number of %s blocks", sv_len(name),
+                            name.data(), (long long)ne[0], type_name(type));
+    uint64_t bytes = 0;
+    if (ne[0] && (!detail::mul_ok(rb, n / (uint64_t)ne[0], &bytes) || bytes > SIZE_MAX))
+        return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': too large", sv_len(name), name.data());
+    if (bytes != data_bytes)
+        return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': %zu data bytes given, its shape needs %llu", sv_len(name),
+                            name.data(), data_bytes, (unsigned long long)bytes);
+    if (bytes && !data) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': null data", sv_len(name), name.data());
+    for (size_t i = 0; i < state_->n_tensors(); ++i) {
+        const state::tensor_entry o = state_->tensor_at(i);
+        if (state_->span(o.name_off, o.name_len) == name)
+            return detail::fail(result::invalid_argument, no_offset, "duplicate tensor name '%.*s'", sv_len(name), name.data());
+    }
+    e.name_off = state_->bytes.size;
+    e.name_len = name.size();
+    e.type = type;
+    e.n_dims = n_dims;
+    e.data = data;
+    e.bytes = (size_t)bytes;
+    if (!state_->bytes.append(state_->alloc, name.data(), name.size()) || !state_->tensors.append(state_->alloc, &e, sizeof e))
+        return detail::fail(result::out_of_memory, no_offset, "out of memory");
+    return status{};
+}
+
+namespace detail {
+// Streams the file through `sink(bytes, n) -> bool`; the one routine behind every write call, so
+// the size, the memory image and the file cannot disagree.
+template <class Sink> status writer_emit(const gguf_writer::state* s, Sink&& sink, uint64_t* total) {
+    static const uint8_t zeros[64] = {0};
+    uint64_t pos = 0;
+    auto put = [&](const void* p, size_t n) { pos += n; return sink(p, n); };
+    auto pad = [&](uint64_t align) {
+        uint64_t target;
+        align_up_ok(pos, align, &target);
+        while (pos < target) {
+            const size_t k = (size_t)std::min<uint64_t>(target - pos, sizeof zeros);
+            if (!put(zeros, k)) return false;
+        }
+        return true;
+    };
+    const status io = fail(result::io_error, no_offset, "write failed");
+    uint8_t hdr[24];
+    std::memcpy(hdr, "GGUF", 4);
+    store_u32(hdr + 4, 3);
+    store_u64(hdr + 8, s->n_tensors());
+    store_u64(hdr + 16, s->n_kv());
+    if (!put(hdr, sizeof hdr)) return io;
+    for (size_t i = 0; i < s->n_kv(); ++i) {
+        const gguf_writer::state::kv_entry e = s->kv_at(i);
+        uint8_t len[8];
+        store_u64(len, e.key_len);
+        if (!put(len, 8) || !put(s->bytes.data + e.key_off, e.key_len) || !put(s->bytes.data + e.val_off, e.val_len)) return io;
+    }
+    uint64_t offset = 0;  // relative to the data section
+    for (size_t i = 0; i < s->n_tensors(); ++i) {
+        const gguf_writer::state::tensor_entry e = s->tensor_at(i);
+        uint8_t b[8];
+        store_u64(b, e.name_len);
+        if (!put(b, 8) || !put(s->bytes.data + e.name_off, e.name_len)) return io;
+        store_u32(b, (uint32_t)e.n_dims);
+        if (!put(b, 4)) return io;
+        for (int d = 0; d < e.n_dims; ++d) { store_u64(b, (uint64_t)e.ne[d]); if (!put(b, 8)) return io; }
+        store_u32(b, (uint32_t)e.type);
+        if (!put(b, 4)) return io;
+        store_u64(b, offset);
+        if (!put(b, 8)) return io;
+        if (!align_up_ok(offset + e.bytes, s->alignment, &offset)) return fail(result::invalid_argument, no_offset, "file too large");
+    }
+    if (s->n_tensors()) {
+        if (!pad(s->alignment)) return io;
+        for (size_t i = 0; i < s->n_tensors(); ++i) {
+            const gguf_writer::state::tensor_entry e = s->tensor_at(i);
+            if (!put(e.data, e.bytes) || !pad(s->alignment)) return io;
+        }
+    }
+    *total = pos;
+    return status{};
+}
+}  // namespace detail
+
+status gguf_writer::file_size(uint64_t* size) const {
+    if (!state_) return init_error_;
+    return detail::writer_emit(state_, [](const void*, size_t) { return true; }, size);
+}
+
+status gguf_writer::write_memory(void* dst, size_t dst_bytes, size_t* written) const {
+    if (!state_) return init_error_;
+    uint64_t need = 0;
+    status st = file_size(&need);
+    if (!st) return st;
+    if (need > dst_bytes) return detail::fail(result::invalid_argument, no_offset, "buffer of %zu bytes is too small for %llu", dst_bytes, (unsigned long long)need);
+    uint8_t* out = static_cast<uint8_t*>(dst);
+    size_t pos = 0;
+    uint64_t total = 0;
+    st = detail::writer_emit(state_, [&](const void* p, size_t n) { if (n) std::memcpy(out + pos, p, n); pos += n; return true; }, &total);
+    if (st && written) *written = pos;
+    return st;
+}
+
+#ifndef AI_NO_STDIO
+status gguf_writer::write_file(const char* path) const {
+    if (!state_) return init_error_;
+    if (!path) return detail::fail(result::invalid_argument, no_offset, "null path");
+    std::FILE* f = std::fopen(path, "wb");
+    if (!f) return detail::fail(result::io_error, no_offset, "cannot create '%s'", path);
+    uint64_t total = 0;
+    status st = detail::writer_emit(state_, [&](const void* p, size_t n) { return n == 0 || std::fwrite(p, 1, n, f) == n; }, &total);
+    if (std::fclose(f) != 0 && st) st = detail::fail(result::io_error, no_offset, "closing '%s' failed", path);
+    if (!st) { std::remove(path); st = detail::fail(st.code, st.offset, "writing '%s' failed: %s", path, st.message); }
+    return st;
+}
+#endif
+
+}  // namespace ai
+
+#endif  // AI_IMPLEMENTATION
+
+/*
+------------------------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the ai.hpp authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+associated documentation files (the "Software"), to deal in the Software without restriction,
+including without limitation the rights to use, copy, modify, merge, publish, distribute,
+sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT
+OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------------------------
+*/

@@ -1,0 +1,303 @@
+// ai — the command-line face of ai.hpp.
+//
+// What it shows: opening a GGUF file (mapped), walking its metadata and tensor table, and reading
+// any tensor as float32. Each subcommand is one function below; the contract of their arguments
+// and output is fixed (other tools parse it), so change it only by adding.
+//
+//   ai info MODEL [--json]                 header, metadata and tensor table
+//   ai dequant MODEL TENSOR --out FILE     the tensor as raw little-endian float32, storage order
+//
+// Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
+#define AI_IMPLEMENTATION
+#include "ai.hpp"
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: ai <command> [args]\n"
+                 "  info MODEL [--json]               header, metadata and tensors of a GGUF file\n"
+                 "  dequant MODEL TENSOR --out FILE   write a tensor as raw float32 (little-endian)\n");
+    return 2;
+}
+
+// `error: <what> (<where>)`, where is the file and, when known, the byte offset.
+int report(const ai::status& st, const char* path) {
+    if (st.offset != ai::no_offset)
+        std::fprintf(stderr, "error: %s (%s, byte %" PRIu64 ")\n", st.message, path, st.offset);
+    else
+        std::fprintf(stderr, "error: %s (%s)\n", st.message, path);
+    return 1;
+}
+
+int report_text(const char* what, const char* where) {
+    std::fprintf(stderr, "error: %s (%s)\n", what, where);
+    return 1;
+}
+
+// --- output helpers -------------------------------------------------------------------------------
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if the bytes there are not one.
+size_t utf8_len(std::string_view s, size_t i) {
+    const unsigned char c = (unsigned char)s[i];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    else if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (i + n > s.size()) return 0;
+    for (size_t k = 1; k < n; ++k) {
+        const unsigned char d = (unsigned char)s[i + k];
+        if ((d & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (d & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not valid UTF-8.
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+// A JSON string: escapes controls, quotes and backslashes; invalid UTF-8 becomes U+FFFD.
+void json_string(std::FILE* o, std::string_view s) {
+    std::fputc('"', o);
+    for (size_t i = 0; i < s.size();) {
+        const unsigned char c = (unsigned char)s[i];
+        const size_t n = utf8_len(s, i);
+        if (n == 0) { std::fputs("\xef\xbf\xbd", o); ++i; continue; }
+        if (c == '"' || c == '\\') { std::fputc('\\', o); std::fputc(c, o); }
+        else if (c == '\n') std::fputs("\\n", o);
+        else if (c == '\r') std::fputs("\\r", o);
+        else if (c == '\t') std::fputs("\\t", o);
+        else if (c < 0x20 || c == 0x7f) std::fprintf(o, "\\u%04x", c);
+        else std::fwrite(s.data() + i, 1, n, o);
+        i += n;
+    }
+    std::fputc('"', o);
+}
+
+// A readable one-line rendering for the text listing: printable, cut at `max` bytes.
+void text_string(std::FILE* o, std::string_view s, size_t max, bool quoted = true) {
+    if (quoted) std::fputc('"', o);
+    size_t shown = 0;
+    for (size_t i = 0; i < s.size() && shown < max;) {
+        const unsigned char c = (unsigned char)s[i];
+        const size_t n = utf8_len(s, i);
+        if (n == 0) { std::fprintf(o, "\\x%02x", c); ++i; ++shown; continue; }
+        if (c == '\n') std::fputs("\\n", o);
+        else if (c == '\t') std::fputs("\\t", o);
+        else if (c < 0x20 || c == 0x7f) std::fprintf(o, "\\x%02x", c);
+        else if (c == '"' || c == '\\') { std::fputc('\\', o); std::fputc(c, o); }
+        else std::fwrite(s.data() + i, 1, n, o);
+        i += n;
+        shown += n;
+    }
+    if (quoted) std::fputc('"', o);
+    if (shown < s.size()) std::fputs("...", o);
+}
+
+void json_double(std::FILE* o, double v, bool is_f32) {
+    if (!std::isfinite(v)) { std::fputs("null", o); return; }
+    std::fprintf(o, is_f32 ? "%.9g" : "%.17g", v);
+}
+
+void print_scalar(std::FILE* o, const ai::gguf_kv& kv, bool json) {
+    switch (kv.type) {
+    case ai::gguf_type::u8: case ai::gguf_type::u16: case ai::gguf_type::u32: case ai::gguf_type::u64:
+        std::fprintf(o, "%" PRIu64, kv.scalar.u); break;
+    case ai::gguf_type::i8: case ai::gguf_type::i16: case ai::gguf_type::i32: case ai::gguf_type::i64:
+        std::fprintf(o, "%" PRId64, kv.scalar.i); break;
+    case ai::gguf_type::f32: case ai::gguf_type::f64:
+        if (json) json_double(o, kv.scalar.f, kv.type == ai::gguf_type::f32);
+        else std::fprintf(o, "%.9g", kv.scalar.f);
+        break;
+    case ai::gguf_type::boolean: std::fputs(kv.scalar.u ? "true" : "false", o); break;
+    case ai::gguf_type::string:
+        if (json) json_string(o, kv.str); else text_string(o, kv.str, 120);
+        break;
+    default: break;
+    }
+}
+
+// The first `head` elements of an array, as JSON values (nested arrays as a summary object).
+void print_array_head(std::FILE* o, const ai::gguf_array& a, uint64_t head, bool json) {
+    std::fputc('[', o);
+    uint64_t cursor = 0;
+    const uint64_t n = a.count < head ? a.count : head;
+    for (uint64_t i = 0; i < n; ++i) {
+        if (i) std::fputs(json ? "," : ", ", o);
+        if (a.type == ai::gguf_type::string) {
+            std::string_view s;
+            if (!a.next_string(&cursor, &s)) break;
+            if (json) json_string(o, s); else text_string(o, s, 40);
+        } else if (a.type == ai::gguf_type::array) {
+            ai::gguf_array sub;
+            if (!a.next_array(&cursor, &sub)) break;
+            std::fprintf(o, json ? "{\"elem_type\":\"%s\",\"count\":%" PRIu64 "}" : "array[%s, %" PRIu64 "]",
+                         ai::gguf_type_name(sub.type), sub.count);
+        } else if (a.type == ai::gguf_type::f32 || a.type == ai::gguf_type::f64) {
+            double v = 0;
+            a.get(i, &v);
+            if (json) json_double(o, v, a.type == ai::gguf_type::f32); else std::fprintf(o, "%.9g", v);
+        } else if (a.type == ai::gguf_type::boolean) {
+            uint64_t v = 0;
+            a.get(i, &v);
+            std::fputs(v ? "true" : "false", o);
+        } else {
+            int64_t s = 0;
+            uint64_t u = 0;
+            if (a.get(i, &s)) std::fprintf(o, "%" PRId64, s);
+            else if (a.get(i, &u)) std::fprintf(o, "%" PRIu64, u);
+        }
+    }
+    if (!json && a.count > n) std::fputs(", ...", o);
+    std::fputc(']', o);
+}
+
+void print_shape(std::FILE* o, const ai::tensor_info& t, bool json) {
+    std::fputc('[', o);
+    for (int d = 0; d < t.n_dims; ++d) std::fprintf(o, d ? (json ? ",%" PRId64 : ", %" PRId64) : "%" PRId64, t.ne[d]);
+    std::fputc(']', o);
+}
+
+// --- commands -------------------------------------------------------------------------------------
+
+int cmd_info(int argc, char** argv) {
+    const char* path = nullptr;
+    bool json = false;
+    for (int i = 0; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--json")) json = true;
+        else if (!path && argv[i][0] != '-') path = argv[i];
+        else return usage();
+    }
+    if (!path) return usage();
+    ai::gguf_file f;
+    ai::status st = f.open_file(path);
+    if (!st) return report(st, path);
+
+    std::FILE* o = stdout;
+    if (json) {
+        std::fputs("{\"file\":", o);
+        json_string(o, path);
+        std::fprintf(o, ",\"version\":%u,\"alignment\":%" PRIu64 ",\"data_offset\":%" PRIu64 ",\"file_size\":%" PRIu64
+                        ",\"kv_count\":%" PRId64 ",\"tensor_count\":%" PRId64 ",\"metadata\":[",
+                     f.version(), f.alignment(), f.data_offset(), f.file_size(), f.kv_count(), f.tensor_count());
+        for (int64_t i = 0; i < f.kv_count(); ++i) {
+            const ai::gguf_kv& kv = f.kv(i);
+            std::fputs(i ? ",{\"key\":" : "{\"key\":", o);
+            json_string(o, kv.key);
+            std::fprintf(o, ",\"type\":\"%s\"", ai::gguf_type_name(kv.type));
+            if (kv.type == ai::gguf_type::array) {
+                std::fprintf(o, ",\"elem_type\":\"%s\",\"count\":%" PRIu64 ",\"head\":", ai::gguf_type_name(kv.arr.type), kv.arr.count);
+                print_array_head(o, kv.arr, 8, true);
+            } else {
+                std::fputs(",\"value\":", o);
+                print_scalar(o, kv, true);
+            }
+            std::fputc('}', o);
+        }
+        std::fputs("],\"tensors\":[", o);
+        for (int64_t i = 0; i < f.tensor_count(); ++i) {
+            const ai::tensor_info& t = f.tensor(i);
+            std::fputs(i ? ",{\"name\":" : "{\"name\":", o);
+            json_string(o, t.name);
+            std::fprintf(o, ",\"type\":\"%s\",\"type_id\":%u,\"shape\":", ai::type_name(t.type), (unsigned)t.type);
+            print_shape(o, t, true);
+            std::fprintf(o, ",\"offset\":%" PRIu64 ",\"bytes\":%zu}", t.offset, t.bytes);
+        }
+        std::fputs("]}\n", o);
+        return 0;
+    }
+
+    std::fprintf(o, "%s: GGUF v%u, %" PRIu64 " bytes, alignment %" PRIu64 ", data at byte %" PRIu64 "\n", path, f.version(),
+                 f.file_size(), f.alignment(), f.data_offset());
+    std::fprintf(o, "metadata: %" PRId64 " keys\n", f.kv_count());
+    for (int64_t i = 0; i < f.kv_count(); ++i) {
+        const ai::gguf_kv& kv = f.kv(i);
+        std::fputs("  ", o);
+        text_string(o, kv.key, 80, false);
+        if (kv.type == ai::gguf_type::array) {
+            std::fprintf(o, " array[%s, %" PRIu64 "] = ", ai::gguf_type_name(kv.arr.type), kv.arr.count);
+            print_array_head(o, kv.arr, 5, false);
+        } else {
+            std::fprintf(o, " %s = ", ai::gguf_type_name(kv.type));
+            print_scalar(o, kv, false);
+        }
+        std::fputc('\n', o);
+    }
+    std::fprintf(o, "tensors: %" PRId64 "\n", f.tensor_count());
+    if (f.tensor_count()) std::fprintf(o, "  %5s  %-32s %-8s %-24s %14s %12s\n", "#", "name", "type", "shape", "offset", "bytes");
+    uint64_t total = 0;
+    for (int64_t i = 0; i < f.tensor_count(); ++i) {
+        const ai::tensor_info& t = f.tensor(i);
+        char shape[96];
+        int n = std::snprintf(shape, sizeof shape, "[");
+        for (int d = 0; d < t.n_dims && n > 0 && n < (int)sizeof shape; ++d)
+            n += std::snprintf(shape + n, sizeof shape - (size_t)n, d ? ", %" PRId64 : "%" PRId64, t.ne[d]);
+        if (n > 0 && n < (int)sizeof shape) std::snprintf(shape + n, sizeof shape - (size_t)n, "]");
+        std::fprintf(o, "  %5" PRId64 "  %-32.*s %-8s %-24s %14" PRIu64 " %12zu\n", i, (int)t.name.size(), t.name.data(),
+                     ai::type_name(t.type), shape, t.offset, t.bytes);
+        total += t.bytes;
+    }
+    if (f.tensor_count()) std::fprintf(o, "  total tensor bytes: %" PRIu64 "\n", total);
+    return 0;
+}
+
+int cmd_dequant(int argc, char** argv) {
+    const char* path = nullptr;
+    const char* name = nullptr;
+    const char* out = nullptr;
+    for (int i = 0; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!path) path = argv[i];
+        else if (!name) name = argv[i];
+        else return usage();
+    }
+    if (!path || !name || !out) return usage();
+    ai::gguf_file f;
+    ai::status st = f.open_file(path);
+    if (!st) return report(st, path);
+    const ai::tensor_info* t = f.find_tensor(name);
+    if (!t) {
+        std::string what = std::string("no tensor named '") + name + "'";
+        return report_text(what.c_str(), path);
+    }
+    std::FILE* o = std::fopen(out, "wb");
+    if (!o) return report_text("cannot create the output file", out);
+    // A row at a time keeps memory flat for tensors of any size.
+    const int64_t rows = t->ne[0] ? (int64_t)(t->n_elems / (uint64_t)t->ne[0]) : 0;
+    std::vector<float> row((size_t)t->ne[0]);
+    for (int64_t r = 0; r < rows; ++r) {
+        st = f.dequantize_rows(*t, r, 1, row.data(), row.size());
+        if (!st) { std::fclose(o); std::remove(out); return report(st, path); }
+        // Raw little-endian float32: the host is little-endian on every platform we build for.
+        if (std::fwrite(row.data(), sizeof(float), row.size(), o) != row.size()) {
+            std::fclose(o);
+            std::remove(out);
+            return report_text("write failed", out);
+        }
+    }
+    if (std::fclose(o) != 0) return report_text("write failed", out);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage();
+    const std::string_view cmd = argv[1];
+    if (cmd == "info") return cmd_info(argc - 2, argv + 2);
+    if (cmd == "dequant") return cmd_dequant(argc - 2, argv + 2);
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") { usage(); return 0; }
+    return usage();
+}
