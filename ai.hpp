@@ -1192,13 +1192,21 @@ status gguf_file::open_reader(const reader& r, const gguf_options* opt) {
     // Read a prefix, parse, and double the prefix until the metadata fits; the metadata of real
     // models is well under the first read for all but the largest vocabularies.
     uint64_t want = r.size < ((uint64_t)1 << 20) ? r.size : ((uint64_t)1 << 20);
+    uint64_t have = 0;
     for (;;) {
         if (want > SIZE_MAX) { close(); return detail::fail(result::unsupported, no_offset, "metadata larger than the address space"); }
+        // Grow the prefix buffer keeping what was read; only the new bytes come from the stream.
+        void* grown = detail::mem_alloc(s->alloc, (size_t)want);
+        if (!grown) { close(); return detail::fail(result::out_of_memory, no_offset, "out of memory reading %llu bytes of metadata", (unsigned long long)want); }
+        if (have) std::memcpy(grown, s->owned, (size_t)have);
         detail::mem_free(s->alloc, s->owned, s->owned_size);
+        s->owned = grown;
         s->owned_size = (size_t)want;
-        s->owned = detail::mem_alloc(s->alloc, s->owned_size);
-        if (!s->owned) { s->owned_size = 0; close(); return detail::fail(result::out_of_memory, no_offset, "out of memory reading %llu bytes of metadata", (unsigned long long)want); }
-        if (want && !r.read(r.user, 0, s->owned, (size_t)want)) { close(); return detail::fail(result::io_error, 0, "reader failed at offset 0 (%llu bytes)", (unsigned long long)want); }
+        if (want > have && !r.read(r.user, have, static_cast<uint8_t*>(grown) + have, (size_t)(want - have))) {
+            close();
+            return detail::fail(result::io_error, have, "reader failed at offset %llu (%llu bytes)", (unsigned long long)have, (unsigned long long)(want - have));
+        }
+        have = want;
         bool more;
         s->release_tables();
         status st = s->parse(static_cast<const uint8_t*>(s->owned), want, r.size, &more);
@@ -1216,7 +1224,11 @@ status gguf_file::open_reader(const reader& r, const gguf_options* opt) {
         s->owned_data_size = (size_t)n;
         s->owned_data = detail::mem_alloc(s->alloc, s->owned_data_size);
         if (!s->owned_data) { s->owned_data_size = 0; close(); return detail::fail(result::out_of_memory, no_offset, "out of memory for %llu bytes of tensor data", (unsigned long long)n); }
-        if (n && !r.read(r.user, s->data_offset, s->owned_data, (size_t)n)) { close(); return detail::fail(result::io_error, s->data_offset, "reader failed reading the tensor data"); }
+        if (n && !r.read(r.user, s->data_offset, s->owned_data, (size_t)n)) {
+            const status st = detail::fail(result::io_error, s->data_offset, "reader failed reading the tensor data");
+            close();
+            return st;
+        }
         s->data = static_cast<const uint8_t*>(s->owned_data);
     }
     detail::bind_tensor_data(s);
