@@ -1697,7 +1697,7 @@ template <class Sink> status writer_emit(const gguf_writer::state* s, Sink&& sin
     uint64_t pos = 0;
     auto put = [&](const void* p, size_t n) { pos += n; return sink(p, n); };
     auto pad = [&](uint64_t align) {
-        uint64_t target;
+        uint64_t target = pos;
         align_up_ok(pos, align, &target);
         while (pos < target) {
             const size_t k = (size_t)std::min<uint64_t>(target - pos, sizeof zeros);
