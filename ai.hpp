@@ -29,6 +29,8 @@
      AI_MALLOC(sz)       [impl] allocation hooks used by the default allocator. Define both or
      AI_FREE(p)                 neither (an #error says so otherwise). A runtime ai::allocator given
                                 in an options struct takes precedence over them.
+     AI_NO_SIMD          [impl] do not use xsimd even if <xsimd/xsimd.hpp> is on the include path;
+                         ai::simd kernels then run the scalar reference code.
      AI_ASSERT(x)        [impl] internal invariant checks (default: assert). Never used for
                          checking input data: bad data always comes back as an ai::status.
      AI_API              decoration for every declared function (e.g. `static` or dllexport).
@@ -165,6 +167,21 @@ AI_API float f16_to_f32(uint16_t h);
 AI_API uint16_t f32_to_f16(float f);
 AI_API float bf16_to_f32(uint16_t h);
 AI_API uint16_t f32_to_bf16(float f);
+
+// ================================================================================================
+// Vector kernels
+// ================================================================================================
+// Every kernel exists twice with one signature: in ai::ref (portable scalar code, the reference)
+// and in ai::simd (xsimd, for the instruction set the implementation's translation unit was
+// compiled for: build it with -march=native or -mavx2 -mfma to get more than SSE2). The tests run
+// both on the same inputs. Without xsimd (or with AI_NO_SIMD) ai::simd forwards to ai::ref.
+namespace ref {
+AI_API float dot_f32(const float* a, const float* b, int64_t n);  // sum of a[i]*b[i]
+}  // namespace ref
+namespace simd {
+AI_API float dot_f32(const float* a, const float* b, int64_t n);
+AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
+}  // namespace simd
 
 // ================================================================================================
 // GGUF reading
@@ -403,6 +420,17 @@ private:
 #include <cstdlib>
 #define AI_MALLOC(sz) std::malloc(sz)
 #define AI_FREE(p) std::free(p)
+#endif
+
+// xsimd is optional: found on the include path, it powers ai::simd; AI_NO_SIMD turns it off.
+#if !defined(AI_NO_SIMD) && defined(__has_include)
+#if __has_include(<xsimd/xsimd.hpp>)
+#include <xsimd/xsimd.hpp>
+#define AI_HAVE_XSIMD 1
+#endif
+#endif
+#ifndef AI_HAVE_XSIMD
+#define AI_HAVE_XSIMD 0
 #endif
 
 #ifndef AI_ASSERT
@@ -711,6 +739,52 @@ status quantize(tensor_type t, const float* src, int64_t n, void* dst, size_t ds
     if (n) fn(src, dst, n);
     return status{};
 }
+
+// ================================================================================================
+// Vector kernels: scalar references and their xsimd twins
+// ================================================================================================
+
+float ref::dot_f32(const float* a, const float* b, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+}
+
+#if AI_HAVE_XSIMD
+namespace detail {
+// The few spots where xsimd's API changed between Debian's 8.1 and the current 13/14.
+using vfloat = xsimd::batch<float>;
+inline float reduce_add(const vfloat& v) {
+#if XSIMD_VERSION_MAJOR >= 9
+    return xsimd::reduce_add(v);
+#else
+    return xsimd::hadd(v);
+#endif
+}
+}  // namespace detail
+
+float simd::dot_f32(const float* a, const float* b, int64_t n) {
+    using detail::vfloat;
+    constexpr int64_t w = (int64_t)vfloat::size;
+    // Four accumulators hide the FMA latency; the tail goes through the scalar loop.
+    vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+    int64_t i = 0;
+    for (; i + 4 * w <= n; i += 4 * w) {
+        acc0 = xsimd::fma(vfloat::load_unaligned(a + i), vfloat::load_unaligned(b + i), acc0);
+        acc1 = xsimd::fma(vfloat::load_unaligned(a + i + w), vfloat::load_unaligned(b + i + w), acc1);
+        acc2 = xsimd::fma(vfloat::load_unaligned(a + i + 2 * w), vfloat::load_unaligned(b + i + 2 * w), acc2);
+        acc3 = xsimd::fma(vfloat::load_unaligned(a + i + 3 * w), vfloat::load_unaligned(b + i + 3 * w), acc3);
+    }
+    for (; i + w <= n; i += w) acc0 = xsimd::fma(vfloat::load_unaligned(a + i), vfloat::load_unaligned(b + i), acc0);
+    float sum = detail::reduce_add((acc0 + acc1) + (acc2 + acc3));
+    for (; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+}
+const char* simd::arch_name() { return xsimd::default_arch::name(); }
+#else
+float simd::dot_f32(const float* a, const float* b, int64_t n) { return ref::dot_f32(a, b, n); }
+const char* simd::arch_name() { return "scalar"; }
+#endif
 
 // ================================================================================================
 // GGUF reading
