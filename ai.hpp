@@ -369,6 +369,117 @@ private:
     status init_error_;
 };
 
+// ================================================================================================
+// Tokenizer
+// ================================================================================================
+// Text to token ids and back, exactly as the model was trained (llama.cpp's tokenizer is the
+// reference and the tests compare with it). Built from a GGUF file's tokenizer.* metadata.
+
+using token_id = int32_t;
+constexpr token_id no_token = -1;
+
+enum class vocab_kind : int32_t {
+    none = 0,  // the file has no vocabulary
+    spm,       // tokenizer.ggml.model "llama": SentencePiece, score-based merges, byte fallback
+    bpe,       // "gpt2": byte-level BPE with merge ranks and a regex pre-tokenizer
+    wpm,       // "bert": WordPiece
+};
+
+// GGUF's tokenizer.ggml.token_type values.
+enum class token_kind : int32_t { undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+
+struct tokenizer_options {
+    allocator alloc;  // zero: the defaults
+    logger log;       // zero: silent
+    // An unknown tokenizer.ggml.pre is an error unless this is set; then the default (GPT-2)
+    // pre-tokenizer is used and a warning is logged.
+    bool allow_unknown_pre = false;
+};
+
+// Per call; zero means: add BOS/EOS as the model asks, special-token text is plain text.
+struct tokenize_options {
+    bool no_special_added = false;  // add no BOS/EOS even if the model asks for them
+    bool parse_special = false;     // text like "<|im_start|>" becomes that control/user token
+};
+
+class tokenizer {
+public:
+    tokenizer() = default;
+    ~tokenizer();
+    tokenizer(tokenizer&& other) noexcept;
+    tokenizer& operator=(tokenizer&& other) noexcept;
+    tokenizer(const tokenizer&) = delete;
+    tokenizer& operator=(const tokenizer&) = delete;
+
+    // Builds the tokenizer from the file's metadata. Everything needed is copied: the file may be
+    // closed afterwards. Errors name the key that is missing or malformed.
+    status load(const gguf_file& file, const tokenizer_options* opt = nullptr);
+    bool is_loaded() const { return state_ != nullptr; }
+
+    vocab_kind kind() const;
+    const char* pre_name() const;  // the pre-tokenizer in use ("llama-bpe", "qwen2", "default", ...)
+    int32_t n_tokens() const;
+
+    token_id bos() const;  // no_token when the model has none
+    token_id eos() const;
+    token_id eot() const;
+    token_id unk() const;
+    token_id pad() const;
+    bool add_bos() const;  // the model asks for BOS at the start of a prompt
+    bool add_eos() const;
+    bool is_eog(token_id id) const;  // end of generation: EOS, EOT, <|im_end|>, <|eot_id|>, ...
+    token_kind kind_of(token_id id) const;  // token_kind::undefined for an invalid id
+    std::string_view text(token_id id) const;  // the vocabulary entry as stored; empty if invalid
+
+    // Tokenizes UTF-8 text into `out` (capacity `cap` ids). *n_out receives the number of ids the
+    // whole text needs; if that exceeds cap, nothing past cap is written and the result is
+    // result::out_of_range, so a caller can retry with a buffer of *n_out. Invalid UTF-8 is
+    // tokenized as llama.cpp does (each bad byte as U+FFFD); the call never fails on content.
+    // Thread-safe: a loaded tokenizer may be used from many threads at once.
+    status tokenize(std::string_view text, token_id* out, size_t cap, size_t* n_out,
+                    const tokenize_options* opt = nullptr) const;
+
+    // The bytes one token stands for (byte tokens decoded, SentencePiece's U+2581 as a space,
+    // byte-level BPE mapped back to bytes). Control tokens give nothing unless `special`.
+    // Returns the number of bytes the piece needs; writes min(that, cap) bytes to buf.
+    size_t piece(token_id id, char* buf, size_t cap, bool special = false) const;
+
+    // Whole-sequence detokenization as llama.cpp does it (including removing the leading space
+    // SentencePiece adds). Same size convention as tokenize: *n_out = bytes needed.
+    status detokenize(const token_id* ids, size_t n, char* out, size_t cap, size_t* n_out,
+                      bool special = false) const;
+
+    struct state;  // implementation detail
+private:
+    friend class detokenize_stream;
+    state* state_ = nullptr;
+};
+
+// Streaming detokenization for generated text: feed ids one at a time and get back only complete
+// UTF-8 (bytes of a character split across tokens are held until the character is whole), with
+// the same leading-space rule and space clean-up as tokenizer::detokenize, so the concatenated
+// output equals detokenize() of the whole sequence whenever that is valid UTF-8. No allocation;
+// holds at most 3 bytes of a character plus, for vocabularies that clean up spaces (" ," -> ","),
+// up to 6 ASCII characters whose fate depends on what follows.
+class detokenize_stream {
+public:
+    explicit detokenize_stream(const tokenizer& t, bool special = false) : tok_(&t), special_(special) {}
+    // Appends the text completed by `id` to out (capacity cap); returns the bytes written, or
+    // the bytes needed if cap is too small (then nothing is consumed: call again with more room).
+    size_t feed(token_id id, char* out, size_t cap);
+    // Whatever is still held at the end: held-back ASCII as is, an unfinished character as U+FFFD.
+    size_t flush(char* out, size_t cap);
+    void reset() { pending_len_ = 0; clean_ = 0; at_start_ = true; }
+
+private:
+    const tokenizer* tok_;
+    bool special_;
+    bool at_start_ = true;
+    uint8_t pending_[4] = {0, 0, 0, 0};
+    uint32_t pending_len_ = 0;
+    uint32_t clean_ = 0;  // state of the space clean-up (what it holds back)
+};
+
 }  // namespace ai
 
 #endif  // AI_HPP_INCLUDED

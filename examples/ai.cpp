@@ -6,6 +6,8 @@
 //
 //   ai info MODEL [--json]                 header, metadata and tensor table
 //   ai dequant MODEL TENSOR --out FILE     the tensor as raw little-endian float32, storage order
+//   ai tokenize MODEL (--text T | --file F) [--no-bos] [--special]   token ids, one line
+//   ai tokenize MODEL --vocab-test FILE.inp [--special]             llama.cpp's test format
 //
 // Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
 #define AI_IMPLEMENTATION
@@ -26,7 +28,11 @@ int usage() {
     std::fprintf(stderr,
                  "usage: ai <command> [args]\n"
                  "  info MODEL [--json]               header, metadata and tensors of a GGUF file\n"
-                 "  dequant MODEL TENSOR --out FILE   write a tensor as raw float32 (little-endian)\n");
+                 "  dequant MODEL TENSOR --out FILE   write a tensor as raw float32 (little-endian)\n"
+                 "  tokenize MODEL (--text TEXT | --file FILE) [--no-bos] [--special]\n"
+                 "                                    token ids, space separated, one line\n"
+                 "  tokenize MODEL --vocab-test FILE.inp [--special]\n"
+                 "                                    one line of ids per test input (llama.cpp's format)\n");
     return 2;
 }
 
@@ -291,6 +297,88 @@ int cmd_dequant(int argc, char** argv) {
     return 0;
 }
 
+// Reads a whole file into a string; false if it cannot be read.
+bool read_file(const char* path, std::string* out) {
+    std::FILE* f = std::fopen(path, "rb");
+    if (!f) return false;
+    char buf[65536];
+    size_t n;
+    out->clear();
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+    const bool ok = !std::ferror(f);
+    std::fclose(f);
+    return ok;
+}
+
+// Tokenizes with a buffer that grows to what the tokenizer says it needs.
+ai::status tokenize_all(const ai::tokenizer& tok, std::string_view text, const ai::tokenize_options& opt, std::vector<ai::token_id>* ids) {
+    size_t need = 0;
+    ids->resize(text.size() + 8);
+    ai::status st = tok.tokenize(text, ids->data(), ids->size(), &need, &opt);
+    if (st.code == ai::result::out_of_range) {
+        ids->resize(need);
+        st = tok.tokenize(text, ids->data(), ids->size(), &need, &opt);
+    }
+    if (st) ids->resize(need);
+    return st;
+}
+
+void print_ids(const std::vector<ai::token_id>& ids, bool leading_space) {
+    for (size_t i = 0; i < ids.size(); ++i) std::printf(i || leading_space ? " %d" : "%d", ids[i]);
+    std::printf("\n");
+}
+
+int cmd_tokenize(int argc, char** argv) {
+    const char *path = nullptr, *text = nullptr, *file = nullptr, *vocab_test = nullptr;
+    bool no_bos = false, special = false;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--text" && i + 1 < argc) text = argv[++i];
+        else if (a == "--file" && i + 1 < argc) file = argv[++i];
+        else if (a == "--vocab-test" && i + 1 < argc) vocab_test = argv[++i];
+        else if (a == "--no-bos") no_bos = true;
+        else if (a == "--special") special = true;
+        else if (!path && a.size() && a[0] != '-') path = argv[i];
+        else return usage();
+    }
+    if (!path || (!!text + !!file + !!vocab_test) != 1) return usage();
+    ai::gguf_file f;
+    ai::status st = f.open_file(path);
+    if (!st) return report(st, path);
+    ai::tokenizer tok;
+    st = tok.load(f);
+    if (!st) return report(st, path);
+    ai::tokenize_options opt;
+    opt.parse_special = special;
+    std::vector<ai::token_id> ids;
+    if (vocab_test) {
+        // llama.cpp's vector format: inputs separated by "\n__ggml_vocab_test__\n", the piece after
+        // the last separator is empty; no BOS/EOS; never trimmed.
+        std::string all;
+        if (!read_file(vocab_test, &all)) return report_text("cannot read the test file", vocab_test);
+        static const std::string sep = "\n__ggml_vocab_test__\n";
+        opt.no_special_added = true;
+        size_t start = 0;
+        for (;;) {
+            const size_t at = all.find(sep, start);
+            if (at == std::string::npos) break;
+            st = tokenize_all(tok, std::string_view(all).substr(start, at - start), opt, &ids);
+            if (!st) return report(st, vocab_test);
+            print_ids(ids, true);
+            start = at + sep.size();
+        }
+        return 0;
+    }
+    std::string input;
+    if (file && !read_file(file, &input)) return report_text("cannot read the input file", file);
+    if (text) input = text;
+    opt.no_special_added = no_bos;
+    st = tokenize_all(tok, input, opt, &ids);
+    if (!st) return report(st, path);
+    print_ids(ids, false);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -298,6 +386,7 @@ int main(int argc, char** argv) {
     const std::string_view cmd = argv[1];
     if (cmd == "info") return cmd_info(argc - 2, argv + 2);
     if (cmd == "dequant") return cmd_dequant(argc - 2, argv + 2);
+    if (cmd == "tokenize") return cmd_tokenize(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") { usage(); return 0; }
     return usage();
 }
