@@ -759,7 +759,1120 @@ const char* result_name(result r) {
 // ================================================================================================
 // Tensor types: block layouts, reference quantization kernels
 // ================================================================================================
-#include "ai_quants.inl"
+// ================================================================================================
+// Tensor types and quantization: half floats, block layouts, scalar reference kernels
+// ================================================================================================
+//
+// Everything here is plain scalar C++: the reference every faster kernel is tested against, and
+// the code that writes quantized files. Block layouts and dequantization arithmetic are GGUF's
+// (ggml's): dequantization reproduces ggml's operations in the same order, so it gives the same
+// float32 bits. Quantizers are our own code following the same rules: the same rounding for the
+// simple types, the same kind of iterative scale search for the K-quants and IQ4_NL. In practice
+// their bytes equal llama.cpp's reference quantizers' (the path `llama-quantize` takes without an
+// importance matrix) for every type here; tests/check_quants_peer.py checks that.
+//
+// Conventions: blocks are read and written with memcpy (a row need not be aligned); the host is
+// little-endian, as GGUF is; `n` is a multiple of the block size (a partial last block is
+// ignored, never read or written). Nothing here allocates, throws or prints. Any float input,
+// NaN and infinities included, is safe to quantize: every float-to-integer conversion goes
+// through a clamping helper, and a block of zeros gets scale 0 with no division by zero.
+
+// ------------------------------------------------------------------------------------------------
+// IEEE half (binary16) and bfloat16
+// ------------------------------------------------------------------------------------------------
+//
+// binary16: sign(1) exponent(5, bias 15) mantissa(10). binary32: sign(1) exponent(8, bias 127)
+// mantissa(23). bfloat16 is the top half of a binary32.
+
+namespace detail {
+inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float f32_from_bits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+}  // namespace detail
+
+float f16_to_f32(uint16_t h) {
+    const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1Fu;
+    const uint32_t mant = h & 0x3FFu;
+    if (exp == 0x1F) {  // inf, or NaN (made quiet, as the F16C instruction does)
+        return detail::f32_from_bits(sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0u));
+    }
+    if (exp != 0) {  // normal: rebias the exponent 15 -> 127, widen the mantissa 10 -> 23 bits
+        return detail::f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
+    }
+    // zero or subnormal: mant * 2^-24, exact in float
+    const float mag = float(mant) * 0x1p-24f;
+    return detail::f32_from_bits(sign | detail::f32_bits(mag));
+}
+
+uint16_t f32_to_f16(float f) {
+    const uint32_t u = detail::f32_bits(f);
+    const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
+    const uint32_t a = u & 0x7FFFFFFFu;  // magnitude bits
+    if (a > 0x7F800000u) {                // NaN: keep the top payload bits, force quiet
+        return uint16_t(sign | 0x7E00u | ((a >> 13) & 0x3FFu));
+    }
+    if (a >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // >= 65520 rounds to inf (inf too)
+    if (a >= 0x38800000u) {  // >= 2^-14: a normal half. Rebias the exponent (127 -> 15), then
+        // round the 23-bit mantissa to 10 bits, ties to even; a carry moves into the exponent.
+        const uint32_t r = a - (112u << 23);
+        return uint16_t(sign | ((r + 0x0FFFu + ((r >> 13) & 1u)) >> 13));
+    }
+    // Subnormal half (or zero): the result is round(|f| * 2^24) in units of 2^-24. With the
+    // implicit bit, |f| = m * 2^(e-150), so the unit count is m >> (126 - e) plus rounding.
+    const uint32_t e = a >> 23;
+    if (e < 102) return sign;  // below 2^-25: rounds to zero (2^-25 itself ties to even zero)
+    const uint32_t m = (a & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - e;  // 14..24
+    uint32_t q = m >> shift;
+    const uint32_t rest = m & ((1u << shift) - 1u);
+    const uint32_t half = 1u << (shift - 1u);
+    if (rest > half || (rest == half && (q & 1u))) ++q;  // may carry to 0x400, the smallest normal
+    return uint16_t(sign | q);
+}
+
+float bf16_to_f32(uint16_t h) { return detail::f32_from_bits(uint32_t(h) << 16); }
+
+uint16_t f32_to_bf16(float f) {
+    const uint32_t u = detail::f32_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((u >> 16) | 0x40u);  // NaN: force quiet
+    // round the low 16 bits away, ties to even (overflow carries into inf, as it should)
+    return uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+// No FMA contraction in this section. A compiler targeting FMA hardware may fuse a*b + c into one
+// rounding (GCC does so across statements by default; Clang within an expression), which would
+// change the quantizers' scale searches and so the bytes they write: llama.cpp's reference files
+// are built without contraction, and our quantized output is meant to match them bit for bit.
+// (Dequantization does not depend on it: its products d * scale * q are exact in float.)
+#if defined(__clang__)
+#pragma float_control(push)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+// ------------------------------------------------------------------------------------------------
+// Block layouts (GGUF / ggml). Half-precision fields are IEEE binary16 bits.
+// ------------------------------------------------------------------------------------------------
+//
+// "q" is the small unsigned integer stored per element, "x" the float it stands for. Blocks of 32
+// for the classic types; K-quants use super-blocks of 256 split into sub-blocks of 16 or 32, with
+// the sub-block scales themselves quantized against one or two f16 super-scales.
+
+namespace detail {
+
+constexpr int qk = 32;    // elements per block of the classic types and IQ4_NL
+constexpr int qk_k = 256; // elements per super-block of the K-quants
+
+struct block_q4_0 {    // x = d * (q - 8), q in 0..15
+    uint16_t d;        // f16 scale
+    uint8_t qs[16];    // element j in the low nibble of qs[j], element j+16 in its high nibble
+};
+struct block_q4_1 {    // x = d * q + m, q in 0..15
+    uint16_t d;        // f16 scale
+    uint16_t m;        // f16 offset (the block minimum)
+    uint8_t qs[16];    // nibbles as in q4_0
+};
+struct block_q5_0 {    // x = d * (q - 16), q in 0..31
+    uint16_t d;        // f16 scale
+    uint8_t qh[4];     // bit j of this little-endian u32 is bit 4 of element j (j = 0..31)
+    uint8_t qs[16];    // low 4 bits, nibbles as in q4_0
+};
+struct block_q5_1 {    // x = d * q + m, q in 0..31
+    uint16_t d;        // f16 scale
+    uint16_t m;        // f16 offset
+    uint8_t qh[4];     // fifth bits as in q5_0
+    uint8_t qs[16];    // low 4 bits as in q4_0
+};
+struct block_q8_0 {    // x = d * q
+    uint16_t d;        // f16 scale
+    int8_t qs[32];     // element j
+};
+struct block_q8_1 {    // x = d * q; s caches d * sum(q) for dot products
+    uint16_t d;        // f16 scale
+    uint16_t s;        // f16 of d * (sum of qs)
+    int8_t qs[32];     // element j
+};
+
+// Q2_K, 256 elements in 16 sub-blocks of 16: x = (d * sc) * q - (dmin * m), q in 0..3.
+// Element e = 128*h + 32*s + l (h = 0..1, s = 0..3, l = 0..31) keeps its 2 bits at bit 2*s of
+// qs[32*h + l]; its sub-block is e / 16, whose 4-bit scale sc is the low nibble of scales[e/16]
+// and 4-bit min m the high nibble.
+struct block_q2_k {
+    uint8_t scales[16];  // per sub-block: scale (low nibble), min (high nibble)
+    uint8_t qs[64];      // 2-bit quants, four per byte as described above
+    uint16_t d;          // f16 super-scale of the scales
+    uint16_t dmin;       // f16 super-scale of the mins
+};
+
+// Q3_K, 256 elements in 16 sub-blocks of 16: x = (d * (sc - 32)) * (q - 4), q in 0..7.
+// Element e = 128*h + 32*s + l: the low 2 bits as in Q2_K (bit 2*s of qs[32*h + l]); the third
+// bit is bit (4*h + s) of hmask[l]. The sixteen 6-bit scales sc_j: low 4 bits in the low nibble
+// of scales[j] for j < 8, the high nibble of scales[j - 8] for j >= 8; high 2 bits at bit
+// 2*(j/4) of scales[8 + j%4].
+struct block_q3_k {
+    uint8_t hmask[32];   // third bits of the quants
+    uint8_t qs[64];      // low 2 bits of the quants
+    uint8_t scales[12];  // 16 six-bit scales, biased by 32
+    uint16_t d;          // f16 super-scale
+};
+
+// Q4_K, 256 elements in 8 sub-blocks of 32: x = (d * sc) * q - (dmin * m), q in 0..15.
+// Element e = 64*g + 32*hi + l (g = 0..3, hi = 0..1) sits in nibble hi of qs[32*g + l], in
+// sub-block j = 2*g + hi. The 6-bit scale and min of sub-block j (the "k4" packing):
+//   j < 4:  sc = scales[j] & 63,                         m = scales[j+4] & 63
+//   j >= 4: sc = (scales[j+4] & 15) | (scales[j-4] >> 6) << 4,
+//           m  = (scales[j+4] >> 4) | (scales[j]   >> 6) << 4
+struct block_q4_k {
+    uint16_t d;          // f16 super-scale of the scales
+    uint16_t dmin;       // f16 super-scale of the mins
+    uint8_t scales[12];  // 8 scales and 8 mins, 6 bits each, k4 packing
+    uint8_t qs[128];     // 4-bit quants
+};
+
+// Q5_K: Q4_K plus a fifth bit, q in 0..31. The fifth bit of element e = 64*g + 32*hi + l is bit
+// (2*g + hi) of qh[l].
+struct block_q5_k {
+    uint16_t d;          // f16 super-scale of the scales
+    uint16_t dmin;       // f16 super-scale of the mins
+    uint8_t scales[12];  // k4 packing as in Q4_K
+    uint8_t qh[32];      // fifth bits
+    uint8_t qs[128];     // low 4 bits, as in Q4_K
+};
+
+// Q6_K, 256 elements in 16 sub-blocks of 16: x = (d * sc) * (q - 32), q in 0..63, sc int8.
+// Per half h (128 elements) and quarter k = 0..3, element e = 128*h + 32*k + l has its low 4 bits
+// in nibble (k / 2) of ql[64*h + 32*(k % 2) + l] and its high 2 bits at bit 2*k of
+// qh[32*h + l]; its scale is scales[e / 16].
+struct block_q6_k {
+    uint8_t ql[128];     // low 4 bits
+    uint8_t qh[64];      // high 2 bits
+    int8_t scales[16];   // 8-bit signed sub-block scales
+    uint16_t d;          // f16 super-scale
+};
+
+// Q8_K: the activation format of the K-quant dot products. x = d * q.
+struct block_q8_k {
+    float d;             // f32 scale
+    int8_t qs[256];      // quants
+    int16_t bsums[16];   // sum of each group of 16 quants
+};
+
+// IQ4_NL: x = d * kvalues_iq4nl[q], q in 0..15, nibbles as in q4_0.
+struct block_iq4_nl {
+    uint16_t d;          // f16 scale
+    uint8_t qs[16];      // indices into kvalues_iq4nl
+};
+
+static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
+static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
+static_assert(sizeof(block_q5_0) == 22, "q5_0 block");
+static_assert(sizeof(block_q5_1) == 24, "q5_1 block");
+static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
+static_assert(sizeof(block_q8_1) == 36, "q8_1 block");
+static_assert(sizeof(block_q2_k) == 84, "q2_k block");
+static_assert(sizeof(block_q3_k) == 110, "q3_k block");
+static_assert(sizeof(block_q4_k) == 144, "q4_k block");
+static_assert(sizeof(block_q5_k) == 176, "q5_k block");
+static_assert(sizeof(block_q6_k) == 210, "q6_k block");
+static_assert(sizeof(block_q8_k) == 292, "q8_k block");
+static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl block");
+
+// The 16 levels of IQ4_NL: a non-uniform grid, denser near zero, fitted to weight distributions.
+static constexpr int8_t kvalues_iq4nl[16] = {
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+};
+
+template <class Block> inline Block load_block(const void* src, int64_t i) {
+    Block b;
+    std::memcpy(&b, static_cast<const unsigned char*>(src) + i * int64_t(sizeof(Block)), sizeof b);
+    return b;
+}
+template <class Block> inline void store_block(void* dst, int64_t i, const Block& b) {
+    std::memcpy(static_cast<unsigned char*>(dst) + i * int64_t(sizeof(Block)), &b, sizeof b);
+}
+
+// ---- float -> integer, always defined ----------------------------------------------------------
+// Each returns a value in [lo, hi]; NaN gives lo. Inside the range they round exactly as named.
+
+// Round half to even (the current, default, rounding mode).
+inline int round_even_clamp(float v, int lo, int hi) {
+    if (!(v >= float(lo))) return lo;
+    if (!(v <= float(hi))) return hi;
+    // |v| < 2^22 here: adding 1.5 * 2^23 leaves round(v) in the low mantissa bits.
+    const float t = v + 12582912.0f;
+    return int(detail::f32_bits(t) & 0x7FFFFFu) - 0x400000;
+}
+// Round half away from zero (roundf).
+inline int round_away_clamp(float v, int lo, int hi) {
+    if (!(v >= float(lo))) return lo;
+    if (!(v <= float(hi))) return hi;
+    return int(std::round(v));
+}
+// Truncate toward zero ((int) cast).
+inline int trunc_clamp(float v, int lo, int hi) {
+    if (!(v >= float(lo))) return lo;
+    if (!(v <= float(hi))) return hi;
+    return int(v);
+}
+
+// Index of the IQ4_NL level nearest to v; a tie goes to the upper level, NaN to the top one.
+inline int nearest_iq4nl(float v) {
+    int lo = 0;  // binary search: the last level <= v (0 if v is below them all)
+    for (int step = 8; step > 0; step /= 2) {
+        if (!(v < kvalues_iq4nl[lo + step])) lo += step;
+    }
+    if (lo == 15) return 15;
+    return v - kvalues_iq4nl[lo] < kvalues_iq4nl[lo + 1] - v ? lo : lo + 1;
+}
+
+// ---- scale searches for the K-quants -----------------------------------------------------------
+
+// Asymmetric fit x[i] ~= scale * L[i] - offset, L[i] in 0..nmax, offset >= 0 (the grid starts at
+// or below zero). Starts from the min..max grid, then tries nstep + 1 stretched grids (nmax + rmin
+// + rdelta*k levels across the range), solving the weighted least-squares scale and offset for
+// each rounding and keeping the one with the lowest weighted error (|err| or err^2).
+struct affine_search { float rmin, rdelta; int nstep; bool abs_err; };
+
+inline float fit_affine(int n, int nmax, const float* x, const float* w, uint8_t* L,
+                        uint8_t* L_try, float* offset, const affine_search& s) {
+    float lo = x[0], hi = x[0];
+    float sum_w = w[0], sum_x = w[0] * x[0];
+    for (int i = 1; i < n; ++i) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (lo > 0) lo = 0;
+    if (hi == lo) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        *offset = -lo;
+        return 0.0f;
+    }
+    const auto error = [&](float scale, float low, const uint8_t* q) {
+        float e = 0;
+        for (int i = 0; i < n; ++i) {
+            float diff = scale * q[i] + low - x[i];
+            diff = s.abs_err ? std::fabs(diff) : diff * diff;
+            e += w[i] * diff;
+        }
+        return e;
+    };
+    float inv = nmax / (hi - lo);
+    float scale = 1 / inv;
+    for (int i = 0; i < n; ++i) L[i] = uint8_t(round_even_clamp(inv * (x[i] - lo), 0, nmax));
+    float best = error(scale, lo, L);
+    for (int k = 0; k <= s.nstep; ++k) {
+        inv = (s.rmin + s.rdelta * k + nmax) / (hi - lo);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; ++i) {
+            const int l = round_even_clamp(inv * (x[i] - lo), 0, nmax);
+            L_try[i] = uint8_t(l);
+            sum_l += w[i] * l;
+            sum_l2 += w[i] * l * l;
+            sum_xl += w[i] * l * x[i];
+        }
+        // normal equations of min over (a, b) of sum w (a*l + b - x)^2
+        const float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (!(det > 0)) continue;
+        float a = (sum_w * sum_xl - sum_x * sum_l) / det;
+        float b = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+        if (b > 0) {  // the offset may only lower the grid: refit the scale with b = 0
+            b = 0;
+            a = sum_xl / sum_l2;
+        }
+        const float e = error(a, b, L_try);
+        if (e < best) {
+            for (int i = 0; i < n; ++i) L[i] = L_try[i];
+            best = e;
+            scale = a;
+            lo = b;
+        }
+    }
+    *offset = -lo;
+    return scale;
+}
+
+// Symmetric fit x[i] ~= scale * (L[i] - nmax), L[i] - nmax in -nmax..nmax-1, weighting each element
+// by x^2. The grid is anchored at the element of largest magnitude (mapped to level -nmax, the
+// side with one more level); the stretch of the grid is tried in 19 steps of 0.1 level and the
+// rounding with the best least-squares fit wins. Returns the least-squares scale.
+inline float fit_symmetric(int n, int nmax, const float* x, int8_t* L) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); max = x[i]; }
+    }
+    if (amax < 1e-15f) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.0f;
+    }
+    const auto sums = [&](float inv, float* sumlx, float* suml2) {
+        *sumlx = *suml2 = 0;
+        for (int i = 0; i < n; ++i) {
+            const int l = round_even_clamp(inv * x[i], -nmax, nmax - 1);
+            const float w = x[i] * x[i];
+            *sumlx += w * x[i] * l;
+            *suml2 += w * l * l;
+        }
+    };
+    const auto assign = [&](float inv) {
+        for (int i = 0; i < n; ++i) L[i] = int8_t(nmax + round_even_clamp(inv * x[i], -nmax, nmax - 1));
+    };
+    float sumlx, suml2;
+    float inv = -nmax / max;
+    sums(inv, &sumlx, &suml2);
+    assign(inv);
+    float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;  // = sumlx^2 / suml2: the error reduction of this fit
+    for (int k = -9; k <= 9; ++k) {
+        if (k == 0) continue;
+        inv = -(nmax + 0.1f * k) / max;
+        sums(inv, &sumlx, &suml2);
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            assign(inv);
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+// Symmetric fit for 3-bit sub-blocks: x[i] ~= scale * (L[i] - nmax), weights x^2. Rounds against
+// the largest-magnitude element, then refines level by level (coordinate descent, up to 5 passes):
+// each element moves to the level that is best for the scale fitted to all the others, if that
+// raises sumlx^2 / suml2 (equivalently lowers the weighted squared error).
+inline float fit_symmetric_refined(int n, int nmax, const float* x, int8_t* L) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; ++i) {
+        if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); max = x[i]; }
+    }
+    if (amax < 1e-15f) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.0f;
+    }
+    const float inv = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+        const int l = round_even_clamp(inv * x[i], -nmax, nmax - 1);
+        L[i] = int8_t(l);
+        const float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * L[i];  // the sums without element i
+            if (!(slx > 0)) continue;
+            float sl2 = suml2 - w * L[i] * L[i];
+            const int l = round_even_clamp(x[i] * sl2 / slx, -nmax, nmax - 1);
+            if (l == L[i]) continue;
+            slx += w * x[i] * l;
+            sl2 += w * l * l;
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = int8_t(l);
+                sumlx = slx;
+                suml2 = sl2;
+                ++changed;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; ++i) L[i] = int8_t(L[i] + nmax);
+    return suml2 > 0 ? sumlx / suml2 : 0.0f;
+}
+
+// Packs 256 2-bit values: value e = 128*h + 32*s + l goes to bits 2*s of out[32*h + l].
+inline void pack_2bit(const uint8_t* L, uint8_t* out) {
+    for (int h = 0; h < 2; ++h) {
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t* v = L + 128 * h + l;
+            out[32 * h + l] = uint8_t(v[0] | v[32] << 2 | v[64] << 4 | v[96] << 6);
+        }
+    }
+}
+
+// k4 packing of 8 six-bit scales and mins (Q4_K, Q5_K); see block_q4_k.
+inline void pack_scale_min_k4(const uint8_t* sc, const uint8_t* m, uint8_t* out) {
+    for (int j = 0; j < 4; ++j) {
+        out[j] = uint8_t(sc[j] | (sc[j + 4] >> 4) << 6);
+        out[j + 4] = uint8_t(m[j] | (m[j + 4] >> 4) << 6);
+        out[j + 8] = uint8_t((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+}
+inline void unpack_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = uint8_t((q[j + 4] & 15) | (q[j - 4] >> 6) << 4);
+        *m = uint8_t((q[j + 4] >> 4) | (q[j] >> 6) << 4);
+    }
+}
+
+// 6-bit scale j of a Q3_K block, still biased by 32; see block_q3_k.
+inline int q3_k_scale(const uint8_t* scales, int j) {
+    const int low = j < 8 ? scales[j] & 15 : scales[j - 8] >> 4;
+    const int high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return low | high << 4;
+}
+
+// Shared by Q4_K and Q5_K: fits the 8 sub-blocks of one super-block (asymmetric search with
+// weights |x| + rms), quantizes the 8 scales and 8 mins to 6 bits against d and dmin, then
+// re-rounds every element against the stored scales. L gets 0..nmax per element.
+inline void quantize_k4_superblock(const float* x, int nmax, const affine_search& search,
+                                   uint16_t* d_out, uint16_t* dmin_out, uint8_t* scales_out,
+                                   uint8_t* L) {
+    float scales[8], mins[8], w[32];
+    uint8_t L_try[32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+        const float* xb = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; ++l) sum_x2 += xb[l] * xb[l];
+        const float rms = std::sqrt(sum_x2 / 32);
+        for (int l = 0; l < 32; ++l) w[l] = rms + std::fabs(xb[l]);
+        scales[j] = fit_affine(32, nmax, xb, w, L + 32 * j, L_try, &mins[j], search);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    uint8_t ls[8], lm[8];
+    for (int j = 0; j < 8; ++j) {
+        ls[j] = uint8_t(round_even_clamp(inv_scale * scales[j], 0, 63));
+        lm[j] = uint8_t(round_even_clamp(inv_min * mins[j], 0, 63));
+    }
+    pack_scale_min_k4(ls, lm, scales_out);
+    *d_out = f32_to_f16(max_scale / 63.f);
+    *dmin_out = f32_to_f16(max_min / 63.f);
+    const float d = f16_to_f32(*d_out), dmin = f16_to_f32(*dmin_out);
+    for (int j = 0; j < 8; ++j) {
+        const float dj = d * ls[j];
+        if (dj == 0) continue;  // keep the fit's levels; they all dequantize to -m anyway
+        const float mj = dmin * lm[j];
+        for (int l = 0; l < 32; ++l) {
+            L[32 * j + l] = uint8_t(round_even_clamp((x[32 * j + l] + mj) / dj, 0, nmax));
+        }
+    }
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------------------------------------------
+// Reference kernels, one dequantize/quantize pair per type
+// ------------------------------------------------------------------------------------------------
+
+namespace ref {
+
+// ---- plain types -------------------------------------------------------------------------------
+
+AI_API void dequantize_row_f32(const void* src, float* dst, int64_t n) {
+    if (n > 0) std::memcpy(dst, src, size_t(n) * sizeof(float));
+}
+AI_API void quantize_row_f32(const float* src, void* dst, int64_t n) {
+    if (n > 0) std::memcpy(dst, src, size_t(n) * sizeof(float));
+}
+
+AI_API void dequantize_row_f16(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        dst[i] = f16_to_f32(h);
+    }
+}
+AI_API void quantize_row_f16(const float* src, void* dst, int64_t n) {
+    unsigned char* p = static_cast<unsigned char*>(dst);
+    for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = f32_to_f16(src[i]);
+        std::memcpy(p + 2 * i, &h, 2);
+    }
+}
+
+AI_API void dequantize_row_bf16(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        dst[i] = bf16_to_f32(h);
+    }
+}
+AI_API void quantize_row_bf16(const float* src, void* dst, int64_t n) {
+    unsigned char* p = static_cast<unsigned char*>(dst);
+    for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = f32_to_bf16(src[i]);
+        std::memcpy(p + 2 * i, &h, 2);
+    }
+}
+
+// ---- Q4_0: d = (signed absmax) / -8, so the largest element lands exactly on level 0 ---------
+
+AI_API void dequantize_row_q4_0(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_q4_0>(src, i);
+        const float d = f16_to_f32(b.d);
+        for (int j = 0; j < 16; ++j) {
+            dst[j] = float((b.qs[j] & 15) - 8) * d;
+            dst[j + 16] = float((b.qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+AI_API void quantize_row_q4_0(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < detail::qk; ++j) {
+            if (std::fabs(src[j]) > amax) { amax = std::fabs(src[j]); max = src[j]; }
+        }
+        const float d = max / -8;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        detail::block_q4_0 b;
+        b.d = f32_to_f16(d);
+        for (int j = 0; j < 16; ++j) {  // q = trunc(x/d + 8.5), i.e. nearest level, ties up
+            const int q0 = detail::trunc_clamp(src[j] * id + 8.5f, 0, 15);
+            const int q1 = detail::trunc_clamp(src[j + 16] * id + 8.5f, 0, 15);
+            b.qs[j] = uint8_t(q0 | q1 << 4);
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q4_1: 16 levels spanning [min, max] ------------------------------------------------------
+
+AI_API void dequantize_row_q4_1(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_q4_1>(src, i);
+        const float d = f16_to_f32(b.d), m = f16_to_f32(b.m);
+        for (int j = 0; j < 16; ++j) {
+            dst[j] = float(b.qs[j] & 15) * d + m;
+            dst[j + 16] = float(b.qs[j] >> 4) * d + m;
+        }
+    }
+}
+AI_API void quantize_row_q4_1(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float min = FLT_MAX, max = -FLT_MAX;
+        for (int j = 0; j < detail::qk; ++j) {
+            if (src[j] < min) min = src[j];
+            if (src[j] > max) max = src[j];
+        }
+        const float d = (max - min) / 15;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        detail::block_q4_1 b;
+        b.d = f32_to_f16(d);
+        b.m = f32_to_f16(min);
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = detail::trunc_clamp((src[j] - min) * id + 0.5f, 0, 15);
+            const int q1 = detail::trunc_clamp((src[j + 16] - min) * id + 0.5f, 0, 15);
+            b.qs[j] = uint8_t(q0 | q1 << 4);
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q5_0 / Q5_1: Q4_0 / Q4_1 with 32 levels ---------------------------------------------------
+
+AI_API void dequantize_row_q5_0(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_q5_0>(src, i);
+        const float d = f16_to_f32(b.d);
+        uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = (b.qs[j] & 15) | int((qh >> j) & 1u) << 4;
+            const int q1 = (b.qs[j] >> 4) | int((qh >> (j + 16)) & 1u) << 4;
+            dst[j] = float(q0 - 16) * d;
+            dst[j + 16] = float(q1 - 16) * d;
+        }
+    }
+}
+AI_API void quantize_row_q5_0(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < detail::qk; ++j) {
+            if (std::fabs(src[j]) > amax) { amax = std::fabs(src[j]); max = src[j]; }
+        }
+        const float d = max / -16;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        detail::block_q5_0 b;
+        b.d = f32_to_f16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = detail::trunc_clamp(src[j] * id + 16.5f, 0, 31);
+            const int q1 = detail::trunc_clamp(src[j + 16] * id + 16.5f, 0, 31);
+            b.qs[j] = uint8_t((q0 & 15) | (q1 & 15) << 4);
+            qh |= uint32_t(q0 >> 4) << j | uint32_t(q1 >> 4) << (j + 16);
+        }
+        std::memcpy(b.qh, &qh, 4);
+        detail::store_block(dst, i, b);
+    }
+}
+
+AI_API void dequantize_row_q5_1(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_q5_1>(src, i);
+        const float d = f16_to_f32(b.d), m = f16_to_f32(b.m);
+        uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = (b.qs[j] & 15) | int((qh >> j) & 1u) << 4;
+            const int q1 = (b.qs[j] >> 4) | int((qh >> (j + 16)) & 1u) << 4;
+            dst[j] = float(q0) * d + m;
+            dst[j + 16] = float(q1) * d + m;
+        }
+    }
+}
+AI_API void quantize_row_q5_1(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float min = FLT_MAX, max = -FLT_MAX;
+        for (int j = 0; j < detail::qk; ++j) {
+            if (src[j] < min) min = src[j];
+            if (src[j] > max) max = src[j];
+        }
+        const float d = (max - min) / 31;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        detail::block_q5_1 b;
+        b.d = f32_to_f16(d);
+        b.m = f32_to_f16(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = detail::trunc_clamp((src[j] - min) * id + 0.5f, 0, 31);
+            const int q1 = detail::trunc_clamp((src[j + 16] - min) * id + 0.5f, 0, 31);
+            b.qs[j] = uint8_t((q0 & 15) | (q1 & 15) << 4);
+            qh |= uint32_t(q0 >> 4) << j | uint32_t(q1 >> 4) << (j + 16);
+        }
+        std::memcpy(b.qh, &qh, 4);
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q8_0 / Q8_1: d = absmax / 127, q = round(x / d) (ties away from zero) --------------------
+
+AI_API void dequantize_row_q8_0(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_q8_0>(src, i);
+        const float d = f16_to_f32(b.d);
+        for (int j = 0; j < detail::qk; ++j) dst[j] = float(b.qs[j]) * d;
+    }
+}
+AI_API void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float amax = 0;
+        for (int j = 0; j < detail::qk; ++j) amax = std::fmax(amax, std::fabs(src[j]));
+        const float d = amax / 127;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        detail::block_q8_0 b;
+        b.d = f32_to_f16(d);
+        for (int j = 0; j < detail::qk; ++j) {
+            b.qs[j] = int8_t(detail::round_away_clamp(src[j] * id, -128, 127));
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+AI_API void dequantize_row_q8_1(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_q8_1>(src, i);
+        const float d = f16_to_f32(b.d);
+        for (int j = 0; j < detail::qk; ++j) dst[j] = float(b.qs[j]) * d;
+    }
+}
+AI_API void quantize_row_q8_1(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float amax = 0;
+        for (int j = 0; j < detail::qk; ++j) amax = std::fmax(amax, std::fabs(src[j]));
+        const float d = amax / 127;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        detail::block_q8_1 b;
+        b.d = f32_to_f16(d);
+        int sum = 0;
+        for (int j = 0; j < detail::qk; ++j) {
+            b.qs[j] = int8_t(detail::round_away_clamp(src[j] * id, -128, 127));
+            sum += b.qs[j];
+        }
+        b.s = f32_to_f16(float(sum) * d);
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q2_K --------------------------------------------------------------------------------------
+
+AI_API void dequantize_row_q2_k(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, dst += detail::qk_k) {
+        const auto b = detail::load_block<detail::block_q2_k>(src, i);
+        const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+        for (int e = 0; e < detail::qk_k; ++e) {
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+            const int q = (b.qs[32 * h + l] >> (2 * s)) & 3;
+            const uint8_t sm = b.scales[e / 16];
+            const float dl = d * float(sm & 15);
+            const float ml = dmin * float(sm >> 4);
+            dst[e] = dl * float(q) - ml;
+        }
+    }
+}
+AI_API void quantize_row_q2_k(const float* src, void* dst, int64_t n) {
+    const detail::affine_search search = {-0.5f, 0.1f, 15, true};
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, src += detail::qk_k) {
+        uint8_t L[detail::qk_k], L_try[16];
+        float scales[16], mins[16], w[16];
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < 16; ++j) {  // fit each sub-block of 16, weighting elements by |x|
+            const float* xb = src + 16 * j;
+            for (int l = 0; l < 16; ++l) w[l] = std::fabs(xb[l]);
+            scales[j] = detail::fit_affine(16, 3, xb, w, L + 16 * j, L_try, &mins[j], search);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        detail::block_q2_k b;
+        const float inv_scale = max_scale > 0 ? 15.f / max_scale : 0.f;
+        const float inv_min = max_min > 0 ? 15.f / max_min : 0.f;
+        uint8_t ls[16], lm[16];
+        for (int j = 0; j < 16; ++j) {
+            ls[j] = uint8_t(detail::round_even_clamp(inv_scale * scales[j], 0, 15));
+            lm[j] = uint8_t(detail::round_even_clamp(inv_min * mins[j], 0, 15));
+            b.scales[j] = uint8_t(ls[j] | lm[j] << 4);
+        }
+        b.d = f32_to_f16(max_scale > 0 ? max_scale / 15.f : 0.f);
+        b.dmin = f32_to_f16(max_min > 0 ? max_min / 15.f : 0.f);
+        const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+        for (int j = 0; j < 16; ++j) {  // re-round against the scales as stored
+            const float dj = d * ls[j];
+            if (dj == 0) continue;
+            const float mj = dmin * lm[j];
+            for (int l = 0; l < 16; ++l) {
+                L[16 * j + l] = uint8_t(detail::round_even_clamp((src[16 * j + l] + mj) / dj, 0, 3));
+            }
+        }
+        detail::pack_2bit(L, b.qs);
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q3_K --------------------------------------------------------------------------------------
+
+AI_API void dequantize_row_q3_k(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, dst += detail::qk_k) {
+        const auto b = detail::load_block<detail::block_q3_k>(src, i);
+        const float d = f16_to_f32(b.d);
+        for (int e = 0; e < detail::qk_k; ++e) {
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+            const int low = (b.qs[32 * h + l] >> (2 * s)) & 3;
+            const int high = (b.hmask[l] >> (4 * h + s)) & 1;
+            const float dl = d * float(detail::q3_k_scale(b.scales, e / 16) - 32);
+            dst[e] = dl * float(low + 4 * high - 4);
+        }
+    }
+}
+AI_API void quantize_row_q3_k(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, src += detail::qk_k) {
+        int8_t L[detail::qk_k];
+        float scales[16];
+        float max_scale = 0, amax = 0;  // the sub-block scale of largest magnitude, with its sign
+        for (int j = 0; j < 16; ++j) {
+            scales[j] = detail::fit_symmetric_refined(16, 4, src + 16 * j, L + 16 * j);
+            if (std::fabs(scales[j]) > amax) { amax = std::fabs(scales[j]); max_scale = scales[j]; }
+        }
+        detail::block_q3_k b;
+        std::memset(&b, 0, sizeof b);
+        if (max_scale != 0) {  // 6-bit scales: the largest one maps to -32
+            const float inv = -32.f / max_scale;
+            for (int j = 0; j < 16; ++j) {
+                const int l = detail::round_even_clamp(inv * scales[j], -32, 31) + 32;
+                if (j < 8) b.scales[j] = uint8_t(l & 15);
+                else b.scales[j - 8] = uint8_t(b.scales[j - 8] | (l & 15) << 4);
+                b.scales[8 + j % 4] = uint8_t(b.scales[8 + j % 4] | (l >> 4) << (2 * (j / 4)));
+            }
+            b.d = f32_to_f16(1 / inv);
+        } else {
+            b.d = f32_to_f16(0.f);
+        }
+        const float d = f16_to_f32(b.d);
+        for (int j = 0; j < 16; ++j) {
+            const float dj = d * float(detail::q3_k_scale(b.scales, j) - 32);
+            if (dj == 0) continue;
+            for (int l = 0; l < 16; ++l) {
+                L[16 * j + l] = int8_t(detail::round_even_clamp(src[16 * j + l] / dj, -4, 3) + 4);
+            }
+        }
+        uint8_t low[detail::qk_k];
+        for (int e = 0; e < detail::qk_k; ++e) {  // third bit of element e -> bit 4h+s of hmask[e % 32]
+            const int q = L[e] & 7;
+            if (q > 3) b.hmask[e % 32] = uint8_t(b.hmask[e % 32] | 1 << (e / 32));
+            low[e] = uint8_t(q & 3);
+        }
+        detail::pack_2bit(low, b.qs);
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q4_K / Q5_K -------------------------------------------------------------------------------
+
+AI_API void dequantize_row_q4_k(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, dst += detail::qk_k) {
+        const auto b = detail::load_block<detail::block_q4_k>(src, i);
+        const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+        for (int j = 0; j < 8; ++j) {  // sub-block j: elements 32j..32j+31
+            uint8_t sc, m;
+            detail::unpack_scale_min_k4(j, b.scales, &sc, &m);
+            const float dj = d * float(sc), mj = dmin * float(m);
+            const uint8_t* q = b.qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; ++l) dst[32 * j + l] = dj * float((q[l] >> shift) & 15) - mj;
+        }
+    }
+}
+AI_API void quantize_row_q4_k(const float* src, void* dst, int64_t n) {
+    const detail::affine_search search = {-1.f, 0.1f, 20, false};
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, src += detail::qk_k) {
+        uint8_t L[detail::qk_k];
+        detail::block_q4_k b;
+        detail::quantize_k4_superblock(src, 15, search, &b.d, &b.dmin, b.scales, L);
+        for (int g = 0; g < 4; ++g) {
+            for (int l = 0; l < 32; ++l) b.qs[32 * g + l] = uint8_t(L[64 * g + l] | L[64 * g + 32 + l] << 4);
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+AI_API void dequantize_row_q5_k(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, dst += detail::qk_k) {
+        const auto b = detail::load_block<detail::block_q5_k>(src, i);
+        const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc, m;
+            detail::unpack_scale_min_k4(j, b.scales, &sc, &m);
+            const float dj = d * float(sc), mj = dmin * float(m);
+            const uint8_t* q = b.qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; ++l) {
+                const int v = ((q[l] >> shift) & 15) + (((b.qh[l] >> j) & 1) << 4);
+                dst[32 * j + l] = dj * float(v) - mj;
+            }
+        }
+    }
+}
+AI_API void quantize_row_q5_k(const float* src, void* dst, int64_t n) {
+    const detail::affine_search search = {-0.5f, 0.1f, 15, false};
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, src += detail::qk_k) {
+        uint8_t L[detail::qk_k];
+        detail::block_q5_k b;
+        detail::quantize_k4_superblock(src, 31, search, &b.d, &b.dmin, b.scales, L);
+        std::memset(b.qh, 0, sizeof b.qh);
+        for (int j = 0; j < 8; ++j) {  // element 32j + l: fifth bit -> bit j of qh[l]
+            for (int l = 0; l < 32; ++l) {
+                const int v = L[32 * j + l];
+                if (v > 15) b.qh[l] = uint8_t(b.qh[l] | 1 << j);
+            }
+        }
+        for (int g = 0; g < 4; ++g) {
+            for (int l = 0; l < 32; ++l) {
+                b.qs[32 * g + l] = uint8_t((L[64 * g + l] & 15) | (L[64 * g + 32 + l] & 15) << 4);
+            }
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q6_K --------------------------------------------------------------------------------------
+
+AI_API void dequantize_row_q6_k(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, dst += detail::qk_k) {
+        const auto b = detail::load_block<detail::block_q6_k>(src, i);
+        const float d = f16_to_f32(b.d);
+        for (int e = 0; e < detail::qk_k; ++e) {
+            const int h = e / 128, k = (e / 32) % 4, l = e % 32;
+            const int low = (b.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 15;
+            const int high = (b.qh[32 * h + l] >> (2 * k)) & 3;
+            dst[e] = d * float(b.scales[e / 16]) * float((low | high << 4) - 32);
+        }
+    }
+}
+AI_API void quantize_row_q6_k(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, src += detail::qk_k) {
+        int8_t L[detail::qk_k];
+        float scales[16];
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < 16; ++j) {
+            scales[j] = detail::fit_symmetric(16, 32, src + 16 * j, L + 16 * j);
+            if (std::fabs(scales[j]) > amax) { amax = std::fabs(scales[j]); max_scale = scales[j]; }
+        }
+        detail::block_q6_k b;
+        std::memset(&b, 0, sizeof b);
+        if (!(amax >= 1e-15f)) {  // all (near) zero: an all-zero block, d = 0
+            detail::store_block(dst, i, b);
+            continue;
+        }
+        const float inv = -128.f / max_scale;  // 8-bit scales: the largest one maps to -128
+        b.d = f32_to_f16(1 / inv);
+        for (int j = 0; j < 16; ++j) {
+            b.scales[j] = int8_t(detail::round_even_clamp(inv * scales[j], -128, 127));
+        }
+        const float d = f16_to_f32(b.d);
+        for (int j = 0; j < 16; ++j) {
+            const float dj = d * float(b.scales[j]);
+            if (dj == 0) continue;
+            for (int l = 0; l < 16; ++l) {
+                L[16 * j + l] = int8_t(detail::round_even_clamp(src[16 * j + l] / dj, -32, 31) + 32);
+            }
+        }
+        for (int e = 0; e < detail::qk_k; ++e) {  // inverse of the layout in detail::block_q6_k
+            const int h = e / 128, k = (e / 32) % 4, l = e % 32;
+            const int v = L[e] & 63;
+            uint8_t& lo = b.ql[64 * h + 32 * (k % 2) + l];
+            lo = uint8_t(lo | (v & 15) << (4 * (k / 2)));
+            b.qh[32 * h + l] = uint8_t(b.qh[32 * h + l] | (v >> 4) << (2 * k));
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- Q8_K: d = (signed absmax) / -127, q = round(x / d) (ties to even) -------------------------
+
+AI_API void dequantize_row_q8_k(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, dst += detail::qk_k) {
+        const auto b = detail::load_block<detail::block_q8_k>(src, i);
+        for (int j = 0; j < detail::qk_k; ++j) dst[j] = b.d * float(b.qs[j]);
+    }
+}
+AI_API void quantize_row_q8_k(const float* src, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, src += detail::qk_k) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < detail::qk_k; ++j) {
+            if (std::fabs(src[j]) > amax) { amax = std::fabs(src[j]); max = src[j]; }
+        }
+        detail::block_q8_k b;
+        std::memset(&b, 0, sizeof b);
+        if (amax != 0) {
+            const float inv = -127.f / max;
+            for (int j = 0; j < detail::qk_k; ++j) {
+                b.qs[j] = int8_t(detail::round_even_clamp(inv * src[j], -128, 127));
+            }
+            for (int g = 0; g < 16; ++g) {
+                int sum = 0;
+                for (int l = 0; l < 16; ++l) sum += b.qs[16 * g + l];
+                b.bsums[g] = int16_t(sum);
+            }
+            b.d = 1 / inv;
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- IQ4_NL ------------------------------------------------------------------------------------
+
+AI_API void dequantize_row_iq4_nl(const void* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, dst += detail::qk) {
+        const auto b = detail::load_block<detail::block_iq4_nl>(src, i);
+        const float d = f16_to_f32(b.d);
+        for (int j = 0; j < 16; ++j) {
+            dst[j] = d * float(detail::kvalues_iq4nl[b.qs[j] & 15]);
+            dst[j + 16] = d * float(detail::kvalues_iq4nl[b.qs[j] >> 4]);
+        }
+    }
+}
+// Scale search: start with the largest-magnitude element on the level 127 end of the grid, fit the
+// least-squares scale (weights x^2) for that assignment, then try 15 more anchorings (the largest
+// element on level 127 + t, t = -7..7) and keep the scale with the best fit. Finally every
+// element takes its nearest level for the chosen scale.
+AI_API void quantize_row_iq4_nl(const float* src, void* dst, int64_t n) {
+    constexpr int ntry = 7;
+    for (int64_t i = 0; i < n / detail::qk; ++i, src += detail::qk) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < detail::qk; ++j) {
+            if (std::fabs(src[j]) > amax) { amax = std::fabs(src[j]); max = src[j]; }
+        }
+        float d = 0;
+        if (amax >= 1e-15f) {
+            const auto fit = [&](float inv, float* sumqx, float* sumq2) {
+                *sumqx = *sumq2 = 0;
+                for (int j = 0; j < detail::qk; ++j) {
+                    const float q = detail::kvalues_iq4nl[detail::nearest_iq4nl(inv * src[j])];
+                    const float w = src[j] * src[j];
+                    *sumqx += w * q * src[j];
+                    *sumq2 += w * q * q;
+                }
+            };
+            float sumqx, sumq2;
+            fit(1 / (-max / detail::kvalues_iq4nl[0]), &sumqx, &sumq2);
+            d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+            float best = d * sumqx;
+            for (int t = -ntry; t <= ntry; ++t) {
+                fit((t + detail::kvalues_iq4nl[0]) / max, &sumqx, &sumq2);
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+        }
+        detail::block_iq4_nl b;
+        b.d = f32_to_f16(d);
+        const float inv = d != 0 ? 1 / d : 0.f;
+        for (int j = 0; j < 16; ++j) {
+            const int q0 = detail::nearest_iq4nl(inv * src[j]);
+            const int q1 = detail::nearest_iq4nl(inv * src[j + 16]);
+            b.qs[j] = uint8_t(q0 | q1 << 4);
+        }
+        detail::store_block(dst, i, b);
+    }
+}
+
+// ---- lookup by type ----------------------------------------------------------------------------
+
+to_float_fn to_float(tensor_type t) {
+    switch (t) {
+        case tensor_type::f32: return dequantize_row_f32;
+        case tensor_type::f16: return dequantize_row_f16;
+        case tensor_type::bf16: return dequantize_row_bf16;
+        case tensor_type::q4_0: return dequantize_row_q4_0;
+        case tensor_type::q4_1: return dequantize_row_q4_1;
+        case tensor_type::q5_0: return dequantize_row_q5_0;
+        case tensor_type::q5_1: return dequantize_row_q5_1;
+        case tensor_type::q8_0: return dequantize_row_q8_0;
+        case tensor_type::q8_1: return dequantize_row_q8_1;
+        case tensor_type::q2_k: return dequantize_row_q2_k;
+        case tensor_type::q3_k: return dequantize_row_q3_k;
+        case tensor_type::q4_k: return dequantize_row_q4_k;
+        case tensor_type::q5_k: return dequantize_row_q5_k;
+        case tensor_type::q6_k: return dequantize_row_q6_k;
+        case tensor_type::q8_k: return dequantize_row_q8_k;
+        case tensor_type::iq4_nl: return dequantize_row_iq4_nl;
+        default: return nullptr;
+    }
+}
+
+from_float_fn from_float(tensor_type t) {
+    switch (t) {
+        case tensor_type::f32: return quantize_row_f32;
+        case tensor_type::f16: return quantize_row_f16;
+        case tensor_type::bf16: return quantize_row_bf16;
+        case tensor_type::q4_0: return quantize_row_q4_0;
+        case tensor_type::q4_1: return quantize_row_q4_1;
+        case tensor_type::q5_0: return quantize_row_q5_0;
+        case tensor_type::q5_1: return quantize_row_q5_1;
+        case tensor_type::q8_0: return quantize_row_q8_0;
+        case tensor_type::q8_1: return quantize_row_q8_1;
+        case tensor_type::q2_k: return quantize_row_q2_k;
+        case tensor_type::q3_k: return quantize_row_q3_k;
+        case tensor_type::q4_k: return quantize_row_q4_k;
+        case tensor_type::q5_k: return quantize_row_q5_k;
+        case tensor_type::q6_k: return quantize_row_q6_k;
+        case tensor_type::q8_k: return quantize_row_q8_k;
+        case tensor_type::iq4_nl: return quantize_row_iq4_nl;
+        default: return nullptr;
+    }
+}
+
+}  // namespace ref
+
+#if defined(__clang__)
+#pragma float_control(pop)
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
 
 namespace detail {
 struct type_row {
