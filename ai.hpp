@@ -480,6 +480,152 @@ private:
     uint32_t clean_ = 0;  // state of the space clean-up (what it holds back)
 };
 
+// ================================================================================================
+// Model, context, sampling
+// ================================================================================================
+// A model is the weights (views into the mapped file, never copied) and hyper-parameters; a
+// context is one conversation's state: the KV cache and every scratch buffer, all allocated when
+// the context is created, so decoding never allocates. Many contexts can share one model.
+
+enum class arch : int32_t { llama = 0, qwen2, qwen3 };
+enum class rope_style : int32_t { normal = 0, neox };  // pairs (2i, 2i+1) vs (i, i + d/2)
+
+// Hyper-parameters as read from the file (general.architecture + "<arch>.*" keys).
+struct model_params {
+    ai::arch arch = ai::arch::llama;
+    int32_t n_vocab = 0;
+    int32_t n_embd = 0;       // model width (embedding_length)
+    int32_t n_layer = 0;
+    int32_t n_head = 0;
+    int32_t n_head_kv = 0;
+    int32_t head_dim = 0;     // attention.key_length, or n_embd / n_head
+    int32_t n_ff = 0;
+    int32_t n_ctx_train = 0;  // context_length
+    float rms_eps = 1e-5f;
+    float rope_base = 10000.0f;
+    int32_t rope_dims = 0;    // rope.dimension_count (rotated dimensions per head)
+    ai::rope_style rope = ai::rope_style::normal;
+    bool tied_output = false; // no output.weight: the token embedding is reused
+};
+
+struct model_options {
+    allocator alloc;       // zero: the defaults
+    logger log;            // zero: silent
+    bool no_mmap = false;  // read the file into memory instead of mapping it
+};
+
+class model {
+public:
+    model() = default;
+    ~model();
+    model(model&& other) noexcept;
+    model& operator=(model&& other) noexcept;
+    model(const model&) = delete;
+    model& operator=(const model&) = delete;
+
+#ifndef AI_NO_STDIO
+    status load_file(const char* path, const model_options* opt = nullptr);
+#endif
+    // The bytes must stay valid and unchanged while the model is in use.
+    status load_memory(const void* data, size_t size, const model_options* opt = nullptr);
+    bool is_loaded() const { return state_ != nullptr; }
+
+    const model_params& params() const;
+    const ai::tokenizer& tokenizer() const;
+    const gguf_file& file() const;
+
+    struct state;  // implementation detail
+private:
+    status finish_load(const model_options* opt);
+    state* state_ = nullptr;
+};
+
+enum class kv_type : int32_t { f16 = 0, f32 = 1 };  // zero = F16, as llama.cpp
+
+// Lets a caller run our parallel loops on its own job system: call task(arg, i) for every i in
+// [0, n_tasks), in any order and on any threads, and return when all are done.
+struct parallel_for {
+    void (*run)(void* user, int32_t n_tasks, void (*task)(void* arg, int32_t i), void* arg) = nullptr;
+    void* user = nullptr;
+};
+
+struct context_options {
+    int32_t n_ctx = 0;          // context length in tokens; 0: min(model's, 4096)
+    int32_t n_batch = 0;        // most tokens per forward pass; 0: 512
+    kv_type kv = kv_type::f16;  // KV cache element type
+    size_t memory_budget = 0;   // bytes; 0: no limit. Creation fails with budget_exceeded if the
+                                // KV cache and scratch would not fit
+    int32_t n_threads = 0;      // 0 or 1: run on the calling thread, no synchronisation at all
+    ai::parallel_for parallel;  // when set, used instead of our threads
+    // Polled between layers: returning true stops the current decode with result::cancelled
+    // (the context stays valid: the tokens already committed are kept).
+    bool (*should_stop)(void* user) = nullptr;
+    void* should_stop_user = nullptr;
+    allocator alloc;
+    logger log;
+};
+
+class context {
+public:
+    context() = default;
+    ~context();
+    context(context&& other) noexcept;
+    context& operator=(context&& other) noexcept;
+    context(const context&) = delete;
+    context& operator=(const context&) = delete;
+
+    status create(const model& m, const context_options* opt = nullptr);
+    bool is_created() const { return state_ != nullptr; }
+
+    // Runs the model over `n` tokens at the current position (any n: longer inputs are processed
+    // in n_batch chunks) and appends them to the KV cache. Afterwards logits() holds the logits
+    // after the last token; when logits_out is given (logits_out_count >= n * n_vocab floats) it
+    // receives the logits after every one of the n tokens, row by row.
+    status decode(const token_id* ids, int32_t n, float* logits_out = nullptr, size_t logits_out_count = 0);
+    const float* logits() const;  // n_vocab floats, after the last decoded token
+    int32_t position() const;     // tokens in the KV cache
+    int32_t n_ctx() const;
+    // Forgets tokens from position `pos` on (pos <= position()); 0 clears the conversation.
+    status rewind(int32_t pos);
+    size_t memory_bytes() const;  // everything this context allocated
+
+    struct state;  // implementation detail
+private:
+    state* state_ = nullptr;
+};
+
+// Zero means: greedy, no truncation, no penalties, seed 0.
+struct sampler_options {
+    float temperature = 0.0f;     // <= 0: greedy (argmax)
+    int32_t top_k = 0;            // 0: off
+    float top_p = 0.0f;           // 0 or >= 1: off
+    float min_p = 0.0f;           // 0: off
+    float repeat_penalty = 0.0f;  // 0 or 1: off (llama.cpp's rule: divide positive logits, multiply negative)
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
+    int32_t penalty_last_n = 0;   // 0: 64 tokens of history
+    uint64_t seed = 0;
+};
+
+// Picks the next token from logits. Owns its buffers (allocated at init, none while sampling);
+// the same seed and history give the same tokens on every run and thread count.
+class sampler {
+public:
+    sampler() = default;
+    ~sampler();
+    sampler(const sampler&) = delete;
+    sampler& operator=(const sampler&) = delete;
+
+    status init(int32_t n_vocab, const sampler_options* opt = nullptr, const allocator* alloc = nullptr);
+    token_id sample(const float* logits);  // no_token if not initialised
+    void accept(token_id id);              // adds to the penalty history
+    void reset();                          // clears history, reseeds
+
+    struct state;  // implementation detail
+private:
+    state* state_ = nullptr;
+};
+
 }  // namespace ai
 
 #endif  // AI_HPP_INCLUDED
