@@ -227,7 +227,7 @@ struct gguf_kv {
 struct tensor_info {
     std::string_view name;
     tensor_type type = tensor_type::f32;
-    int32_t n_dims = 0;            // 1..4
+    int32_t n_dims = 0;            // 0..4 (0: a scalar, one element)
     int64_t ne[4] = {1, 1, 1, 1};  // elements per dimension, ne[0] varies fastest (GGUF order)
     uint64_t n_elems = 0;          // product of ne
     size_t row_bytes = 0;          // bytes of one ne[0] row
@@ -351,7 +351,7 @@ public:
     // Sets general.alignment (a power of two) and uses it for the tensor data.
     status set_alignment(uint32_t alignment);
 
-    // ne[0] varies fastest; n_dims in 1..4; data_bytes must equal the tensor's exact size.
+    // ne[0] varies fastest; n_dims in 0..4 (0: a scalar); data_bytes must equal the tensor's exact size.
     status add_tensor(std::string_view name, tensor_type type, int32_t n_dims, const int64_t* ne,
                       const void* data, size_t data_bytes);
 
@@ -695,6 +695,12 @@ private:
 #define AI_ASSERT(x) assert(x)
 #endif
 
+// With AI_API defined as `static`, functions a program does not call would warn as unused.
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+
 namespace ai {
 
 // ================================================================================================
@@ -818,6 +824,9 @@ inline status fail(result code, uint64_t offset, const char* fmt, ...) {
     va_start(ap, fmt);
     vformat(s.message, sizeof s.message, fmt, ap);
     va_end(ap);
+    // Messages are one line whatever names a file puts in them.
+    for (char* c = s.message; *c; ++c)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return s;
 }
 
@@ -2489,12 +2498,11 @@ status gguf_file::state::parse(const uint8_t* bytes, uint64_t avail, uint64_t to
     const int32_t ai = kv_index.find("general.alignment", [&](int32_t j) { return kvs[j].key; });
     if (ai >= 0) {
         const gguf_kv& kv = kvs[ai];
-        uint64_t a = 0;
-        if (gguf_is_unsigned(kv.type) && kv.type != gguf_type::boolean) a = kv.scalar.u;
-        else if (gguf_is_signed(kv.type) && kv.scalar.i > 0) a = (uint64_t)kv.scalar.i;
-        else return fail(result::format_error, kv.offset, "general.alignment has type %s, expected an unsigned integer", gguf_type_name(kv.type));
-        if (!is_pow2(a) || a > ((uint64_t)1 << 30))
-            return fail(result::format_error, kv.offset, "general.alignment = %llu is not a power of two up to 2^30", (unsigned long long)a);
+        // GGUF defines it as u32; llama.cpp rejects any other type, and so do we.
+        if (kv.type != gguf_type::u32)
+            return fail(result::format_error, kv.offset, "general.alignment has type %s, expected u32", gguf_type_name(kv.type));
+        const uint64_t a = kv.scalar.u;
+        if (!is_pow2(a)) return fail(result::format_error, kv.offset, "general.alignment = %llu is not a power of two", (unsigned long long)a);
         alignment = a;
     }
 
@@ -2506,7 +2514,8 @@ status gguf_file::state::parse(const uint8_t* bytes, uint64_t avail, uint64_t to
         if (!ps.str(&ti.name, "a tensor name") || !ps.u32(&nd, "a tensor's dimension count")) return bail();
         const int nl = sv_len(ti.name);
         const char* nm = ti.name.data();
-        if (nd < 1 || nd > 4) return fail(result::format_error, at, "tensor '%.*s' has %u dimensions (1 to 4 are valid)", nl, nm, nd);
+        // Zero dimensions is a scalar (one element), as llama.cpp reads it.
+        if (nd > 4) return fail(result::format_error, at, "tensor '%.*s' has %u dimensions (at most 4)", nl, nm, nd);
         ti.n_dims = (int32_t)nd;
         uint64_t n = 1;
         for (uint32_t d = 0; d < nd; ++d) {
@@ -3096,7 +3105,7 @@ status gguf_writer::add_tensor(std::string_view name, tensor_type type, int32_t 
     if (!state_) return init_error_;
     using detail::sv_len;
     if (name.empty()) return detail::fail(result::invalid_argument, no_offset, "empty tensor name");
-    if (n_dims < 1 || n_dims > 4 || !ne) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': %d dimensions", sv_len(name), name.data(), n_dims);
+    if (n_dims < 0 || n_dims > 4 || (n_dims && !ne)) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': %d dimensions", sv_len(name), name.data(), n_dims);
     if (!type_info(type)) return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': unknown type %u", sv_len(name), name.data(), (unsigned)type);
     uint64_t n = 1;
     state::tensor_entry e{};
@@ -3107,11 +3116,11 @@ status gguf_writer::add_tensor(std::string_view name, tensor_type type, int32_t 
         e.ne[d] = ne[d];
     }
     size_t rb;
-    if (!type_row_bytes(type, ne[0], &rb))
+    if (!type_row_bytes(type, e.ne[0], &rb))
         return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': row of %lld is not a whole number of %s blocks", sv_len(name),
-                            name.data(), (long long)ne[0], type_name(type));
+                            name.data(), (long long)e.ne[0], type_name(type));
     uint64_t bytes = 0;
-    if (ne[0] && (!detail::mul_ok(rb, n / (uint64_t)ne[0], &bytes) || bytes > SIZE_MAX))
+    if (e.ne[0] && (!detail::mul_ok(rb, n / (uint64_t)e.ne[0], &bytes) || bytes > SIZE_MAX))
         return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': too large", sv_len(name), name.data());
     if (bytes != data_bytes)
         return detail::fail(result::invalid_argument, no_offset, "tensor '%.*s': %zu data bytes given, its shape needs %llu", sv_len(name),
@@ -3223,6 +3232,10 @@ status gguf_writer::write_file(const char* path) const {
 #endif
 
 }  // namespace ai
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif  // AI_IMPLEMENTATION
 

@@ -247,6 +247,23 @@ TEST_CASE("nested arrays and typed access of hand-made images") {
     CHECK(after == 0xdeadbeef);
 }
 
+TEST_CASE("a zero-dimension tensor is a scalar") {
+    image im;
+    im.header(1, 0).str("s").u32(0).u32(0).u64(0);
+    while (im.b.size() % 32) im.b.push_back(0);
+    for (uint8_t c : {0x00, 0x00, 0x80, 0x3f}) im.b.push_back(c);  // 1.0f
+    ai::gguf_file f;
+    ai::status st = f.open_memory(im.b.data(), im.b.size());
+    REQUIRE_MESSAGE(st.ok(), st.message);
+    const ai::tensor_info& t = f.tensor(0);
+    CHECK(t.n_dims == 0);
+    CHECK(t.n_elems == 1);
+    CHECK(t.bytes == 4);
+    float v = 0;
+    REQUIRE(f.dequantize_rows(t, 0, 1, &v, 1).ok());
+    CHECK(v == 1.0f);
+}
+
 TEST_CASE("hostile headers are rejected before allocating") {
     struct bad_case { const char* name; image im; ai::result want; };
     std::vector<bad_case> cases;
@@ -268,8 +285,9 @@ TEST_CASE("hostile headers are rejected before allocating") {
     { image im; im.header(0, 1).str("general.alignment").u32(4).u32(48); cases.push_back({"alignment 48", im, ai::result::format_error}); }
     { image im; im.header(0, 1).str("general.alignment").u32(4).u32(0); cases.push_back({"alignment 0", im, ai::result::format_error}); }
     { image im; im.header(0, 1).str("general.alignment").u32(8).str("32"); cases.push_back({"alignment string", im, ai::result::format_error}); }
+    { image im; im.header(0, 1).str("general.alignment").u32(10).u64(32); cases.push_back({"alignment u64", im, ai::result::format_error}); }
+    { image im; im.header(0, 1).str("t\nname").u32(13).u32(0); cases.push_back({"newline in key", im, ai::result::format_error}); }
     { image im; im.header(1, 0).str("t").u32(5).u64(1).u64(1).u64(1).u64(1).u64(1).u32(0).u64(0); cases.push_back({"5 dims", im, ai::result::format_error}); }
-    { image im; im.header(1, 0).str("t").u32(0).u32(0).u64(0); cases.push_back({"0 dims", im, ai::result::format_error}); }
     { image im; im.header(1, 0).str("t").u32(2).u64(1ull << 40).u64(1ull << 40).u32(0).u64(0); cases.push_back({"elements overflow", im, ai::result::format_error}); }
     { image im; im.header(1, 0).str("t").u32(1).u64(~0ull).u32(0).u64(0); cases.push_back({"negative dim", im, ai::result::format_error}); }
     { image im; im.header(1, 0).str("t").u32(1).u64(32).u32(12345).u64(0); cases.push_back({"unknown type", im, ai::result::unsupported}); }
@@ -300,6 +318,7 @@ TEST_CASE("hostile headers are rejected before allocating") {
         const ai::status st = f.open_memory(c.im.b.data(), c.im.b.size(), &opt);
         CHECK(st.code == c.want);
         CHECK(st.message[0] != '\0');
+        CHECK(std::strchr(st.message, '\n') == nullptr);  // one line, whatever the file's names hold
         CHECK_FALSE(f.is_open());
         CHECK(ca.live == 0);
         CHECK(ca.live_bytes < (1u << 20));  // nothing big was ever held (counts were checked first)

@@ -1,0 +1,2 @@
+#define AI_IMPLEMENTATION
+#include "ai.hpp"

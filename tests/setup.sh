@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need on a Debian machine (as root; idempotent, fast
+# when all is present): Debian packages, the Python packages of the peer scripts, and llama.cpp's
+# oracle (the npm package node-llama-cpp, built by ../shared/tools/oracle). The README's test
+# command and .ci/run start with it.
+set -Eeuo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+export AI_SHARED_DIR=${AI_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}
+export DEBIAN_FRONTEND=noninteractive
+logs=$(mktemp -d /tmp/ai-setup.XXXXXX)
+begin() { phase=$1; t_phase=$(date +%s); echo "==== setup: $phase"; }
+end() { echo "==== setup: $phase done in $(( $(date +%s) - t_phase )) s"; }
+trap 'echo "==== setup FAILED in: $phase"' ERR
+
+# ---- 1. packages ---------------------------------------------------------------------------------
+begin "apt packages"
+pkgs=(g++ clang cmake ninja-build meson pkg-config git libxsimd-dev doctest-dev libstb-dev
+      g++-mingw-w64-x86-64 libclang-rt-14-dev)   # the last: clang's sanitizer/libFuzzer runtime (tests/fuzz.sh)
+# node/npm and python3 usually come with the machine (not from Debian): only add them if absent.
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+command -v python3 >/dev/null 2>&1 || pkgs+=(python3 python3-pip)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+            </dev/null >"$logs/apt.log" 2>&1; then
+        tail -n 40 "$logs/apt.log"; false
+    fi
+else
+    echo "all present: ${pkgs[*]}"
+fi
+end
+
+begin "pip packages"
+pip_args=(install -q --disable-pip-version-check --no-input gguf==0.19.0 numpy==2.4.6)
+if ! python3 -m pip "${pip_args[@]}" >"$logs/pip.log" 2>&1; then
+    if grep -q externally-managed "$logs/pip.log"; then   # Debian's own python3
+        python3 -m pip "${pip_args[@]}" --break-system-packages
+    else
+        cat "$logs/pip.log"; false
+    fi
+fi
+python3 -c 'import sys, gguf, numpy, importlib.metadata as m; print("python", sys.version.split()[0], "gguf", m.version("gguf"), "numpy", numpy.__version__)'
+end
+
+begin "llama.cpp oracle"
+sh tests/oracle.sh >/dev/null
+end
+
