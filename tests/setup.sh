@@ -47,6 +47,18 @@ fi
 python3 -c 'import sys, gguf, numpy, importlib.metadata as m; print("python", sys.version.split()[0], "gguf", m.version("gguf"), "numpy", numpy.__version__)'
 end
 
+begin "xsimd 14 headers (compile matrix)"
+# Debian has xsimd 8.1; the current API (13/14) is compiled too, from the copy pythran vendors.
+xs14=${AI_XSIMD14_INCLUDE:-$HOME/.cache/ai/xsimd14}
+if [ ! -f "$xs14/xsimd/xsimd.hpp" ]; then
+    tmp=$(mktemp -d)
+    python3 -m pip download -q --disable-pip-version-check --no-deps pythran==0.19.0 -d "$tmp" >"$logs/pythran.log" 2>&1 || { cat "$logs/pythran.log"; false; }
+    python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("pythran/xsimd/")]' "$tmp"/pythran-*.whl "$tmp"
+    mkdir -p "$xs14" && cp -r "$tmp/pythran/xsimd" "$xs14/" && rm -rf "$tmp"
+fi
+grep -h '#define XSIMD_VERSION_MAJOR' "$xs14/xsimd/config/xsimd_config.hpp"
+end
+
 begin "llama.cpp oracle"
 sh tests/oracle.sh >/dev/null
 end

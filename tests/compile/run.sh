@@ -14,6 +14,7 @@
 #   link: link_main.cpp + link_other.cpp + impl.cpp linked into a program (ODR, missing symbols)
 #   malloc_only, free_only: must FAIL to compile, on ai.hpp's #error (hooks all-or-none)
 #   Windows: impl.cpp and the link test cross-compiled with mingw-w64 (the file-mapping path)
+#   xsimd 14 (pythran's vendored copy, from tests/setup.sh): impl compiled against it
 # One line per config, then "compile: N passed, N failed, N skipped"; exits 1 on any failure.
 # A compiler that is not installed is skipped, except under CI=true, where it is a failure.
 set -u
@@ -105,6 +106,18 @@ for cxx in "$gxx" "$clangxx"; do
     add malloc_only fail "$cxx" -std=c++17 "" syntax malloc_only.cpp
     add free_only fail "$cxx" -std=c++17 "" syntax free_only.cpp
 done
+# xsimd 13/14 (the current API; Debian ships 8.1): the headers pythran vendors, fetched from PyPI
+# by tests/setup.sh. The shim in ai.hpp must compile against both.
+xs14=${AI_XSIMD14_INCLUDE:-$HOME/.cache/ai/xsimd14}
+if [ -f "$xs14/xsimd/xsimd.hpp" ]; then
+    for cxx in "$gxx" "$clangxx"; do
+        add impl_xsimd14 pass "$cxx" -std=c++17 "-isystem $xs14" object impl.cpp
+        add impl_xsimd14 pass "$cxx" -std=c++17 "-isystem $xs14 -march=x86-64-v3 $noexc" object impl.cpp
+        add impl_xsimd14 pass "$cxx" -std=c++20 "-isystem $xs14 -march=x86-64-v4" object impl.cpp
+    done
+elif [ "${CI:-}" = "true" ]; then
+    add impl_xsimd14_missing pass false -std=c++17 "" syntax impl.cpp
+fi
 add impl pass "$mingw" -std=c++17 "-O2" object impl.cpp
 add impl pass "$mingw" -std=c++17 "$noexc" object impl.cpp
 add link pass "$mingw" -std=c++17 "" link "link_main.cpp link_other.cpp impl.cpp"
