@@ -128,7 +128,7 @@ enum class tensor_type : uint32_t {
     q2_k = 10, q3_k = 11, q4_k = 12, q5_k = 13, q6_k = 14, q8_k = 15,
     iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21, iq2_s = 22,
     iq4_xs = 23, i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30,
-    tq1_0 = 34, tq2_0 = 35, mxfp4 = 39,
+    tq1_0 = 34, tq2_0 = 35, mxfp4 = 39, nvfp4 = 40, q1_0 = 41,
 };
 
 struct type_traits {
@@ -536,6 +536,7 @@ public:
 
     struct state;  // implementation detail
 private:
+    friend class context;  // a context reads the weights through the model's state
     status finish_load(const model_options* opt);
     state* state_ = nullptr;
 };
@@ -582,7 +583,8 @@ public:
     // after the last token; when logits_out is given (logits_out_count >= n * n_vocab floats) it
     // receives the logits after every one of the n tokens, row by row.
     status decode(const token_id* ids, int32_t n, float* logits_out = nullptr, size_t logits_out_count = 0);
-    const float* logits() const;  // n_vocab floats, after the last decoded token
+    const float* logits() const;  // n_vocab floats, after the last decoded token; nullptr when
+                                  // there is none (nothing decoded yet, or rewound since)
     int32_t position() const;     // tokens in the KV cache
     int32_t n_ctx() const;
     // Forgets tokens from position `pos` on (pos <= position()); 0 clears the conversation.
@@ -2047,6 +2049,7 @@ constexpr type_row type_table[] = {
     {"F64", 1, 8},        {"IQ1_M", 256, 56},   {"BF16", 1, 2},       {nullptr, 0, 0},
     {nullptr, 0, 0},      {nullptr, 0, 0},      {"TQ1_0", 256, 54},   {"TQ2_0", 256, 66},
     {nullptr, 0, 0},      {nullptr, 0, 0},      {nullptr, 0, 0},      {"MXFP4", 32, 17},
+    {"NVFP4", 64, 36},    {"Q1_0", 128, 18},
 };
 constexpr uint32_t type_count = sizeof(type_table) / sizeof(type_table[0]);
 // Names of numbers that were once GGUF types and were removed, for a helpful message.
@@ -2263,6 +2266,10 @@ struct gguf_parser {
         const uint32_t fixed = gguf_scalar_size(t);
         if (fixed) {
             if (!have(fixed, "a metadata value")) return false;
+            if (t == gguf_type::boolean && p[pos] > 1) {
+                err = fail(result::format_error, pos, "key '%.*s': bool value %u is neither 0 nor 1", sv_len(key), key.data(), (unsigned)p[pos]);
+                return false;
+            }
             if (kv) {
                 uint64_t u; int64_t i; double f;
                 gguf_decode_scalar(t, p + pos, &u, &i, &f);
@@ -2488,6 +2495,7 @@ status gguf_file::state::parse(const uint8_t* bytes, uint64_t avail, uint64_t to
         kv.offset = ps.pos;
         uint32_t t;
         if (!ps.str(&kv.key, "a metadata key") || !ps.u32(&t, "a metadata value type")) return bail();
+        if (kv.key.empty()) return fail(result::format_error, kv.offset, "metadata key %lld is empty", (long long)i);
         kv.type = (gguf_type)t;
         if (!ps.value(kv.type, kv.key, 0, &kv)) return bail();
         const int32_t dup = kv_index.insert(kv.key, (int32_t)i, [&](int32_t j) { return kvs[j].key; });
@@ -2514,6 +2522,8 @@ status gguf_file::state::parse(const uint8_t* bytes, uint64_t avail, uint64_t to
         if (!ps.str(&ti.name, "a tensor name") || !ps.u32(&nd, "a tensor's dimension count")) return bail();
         const int nl = sv_len(ti.name);
         const char* nm = ti.name.data();
+        // The format caps names at 64 bytes (llama.cpp's loader needs them shorter still).
+        if (ti.name.size() > 64) return fail(result::format_error, at, "tensor name '%.*s...' is %zu bytes long (at most 64)", 32, nm, ti.name.size());
         // Zero dimensions is a scalar (one element), as llama.cpp reads it.
         if (nd > 4) return fail(result::format_error, at, "tensor '%.*s' has %u dimensions (at most 4)", nl, nm, nd);
         ti.n_dims = (int32_t)nd;
@@ -2568,13 +2578,20 @@ status gguf_file::state::parse(const uint8_t* bytes, uint64_t avail, uint64_t to
         if (!order) return fail(result::out_of_memory, 0, "out of memory");
         for (int32_t i = 0; i < (int32_t)n_tensors; ++i) order[i] = i;
         std::sort(order, order + n_tensors, [&](int32_t a, int32_t b) { return tensors[a].offset < tensors[b].offset; });
+        // Walk in offset order remembering the furthest end so far: an empty tensor in between
+        // must not hide an overlap of its neighbours.
         status st;
-        for (int64_t k = 1; k < n_tensors && st.ok(); ++k) {
-            const tensor_info& prev = tensors[order[k - 1]];
+        int32_t furthest = -1;  // the non-empty tensor whose data ends last so far
+        for (int64_t k = 0; k < n_tensors && st.ok(); ++k) {
             const tensor_info& cur = tensors[order[k]];
-            if (prev.bytes && cur.bytes && prev.offset + prev.bytes > cur.offset)
-                st = fail(result::format_error, cur.offset, "tensor '%.*s' overlaps the data of tensor '%.*s'", sv_len(cur.name),
-                          cur.name.data(), sv_len(prev.name), prev.name.data());
+            if (!cur.bytes) continue;
+            if (furthest >= 0) {
+                const tensor_info& prev = tensors[furthest];
+                if (prev.offset + prev.bytes > cur.offset)
+                    st = fail(result::format_error, cur.offset, "tensor '%.*s' overlaps the data of tensor '%.*s'", sv_len(cur.name),
+                              cur.name.data(), sv_len(prev.name), prev.name.data());
+            }
+            if (furthest < 0 || cur.offset + cur.bytes > tensors[furthest].offset + tensors[furthest].bytes) furthest = order[k];
         }
         mem_free(alloc, order, ob);
         if (!st) return st;

@@ -307,6 +307,16 @@ TEST_CASE("hostile headers are rejected before allocating") {
         im.b.resize(im.b.size() + 128);
         cases.push_back({"overlapping tensors", im, ai::result::format_error});
     }
+    { image im; im.header(0, 1).str("").u32(4).u32(1); cases.push_back({"empty key", im, ai::result::format_error}); }
+    { image im; im.header(0, 1).str("b").u32(7).b.push_back(2); cases.push_back({"bool 2", im, ai::result::format_error}); }
+    { image im; im.header(1, 0).str(std::string(65, 'n')).u32(1).u64(4).u32(0).u64(0); cases.push_back({"65-byte name", im, ai::result::format_error}); }
+    {
+        // An empty tensor between two others must not hide their overlap.
+        image im; im.header(3, 0).str("a").u32(1).u64(64).u32(0).u64(0).str("z").u32(1).u64(0).u32(0).u64(32).str("b").u32(1).u64(16).u32(0).u64(64);
+        while (im.b.size() % 32) im.b.push_back(0);
+        im.b.resize(im.b.size() + 256);
+        cases.push_back({"overlap behind an empty tensor", im, ai::result::format_error});
+    }
     { image im; im.b = {'G', 'G', 'U'}; cases.push_back({"3 bytes", im, ai::result::format_error}); }
     { image im; im.b = {'G', 'G', 'M', 'L', 1, 0, 0, 0}; cases.push_back({"bad magic", im, ai::result::format_error}); }
     for (auto& c : cases) {
