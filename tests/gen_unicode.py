@@ -227,8 +227,8 @@ def generate(ud):
     for cp in range(128):
         v = FLAG_VALUE[CAT_FLAG_NAMES[cat[cp]]] | (FLAG_VALUE["ucat_space"] if cp in WHITE_SPACE else 0)
         vals.append(str(v))
-    for i in range(0, 128, 32):
-        out.append("    " + ", ".join(vals[i:i + 32]) + ",")
+    for i in range(0, 128, 16):
+        out.append("    " + ", ".join(vals[i:i + 16]) + ",")
     out.append("};")
     out.append("")
     out.append("// Unicode White_Space (llama.cpp's whitespace). Every separator (Zs Zl Zp) is in it; the")

@@ -36,7 +36,7 @@ fi
 end
 
 begin "pip packages"
-pip_args=(install -q --disable-pip-version-check --no-input gguf==0.19.0 numpy==2.4.6)
+pip_args=(install -q --disable-pip-version-check --no-input gguf==0.19.0 numpy==2.4.6 unicodedata2==15.1.0)
 if ! python3 -m pip "${pip_args[@]}" >"$logs/pip.log" 2>&1; then
     if grep -q externally-managed "$logs/pip.log"; then   # Debian's own python3
         python3 -m pip "${pip_args[@]}" --break-system-packages

@@ -6,3 +6,6 @@
 
 #define AI_IMPLEMENTATION
 #include "ai.hpp"
+
+// Tests of internals (ai::detail), which only this translation unit can see.
+#include "internal_unicode.inc"
