@@ -29,6 +29,8 @@
      AI_MALLOC(sz)       [impl] allocation hooks used by the default allocator. Define both or
      AI_FREE(p)                 neither (an #error says so otherwise). A runtime ai::allocator given
                                 in an options struct takes precedence over them.
+     AI_NO_THREADS       [impl] no <thread>: contexts always run on the calling thread (a caller's
+                         ai::parallel_for still works); n_threads > 1 then logs a warning.
      AI_NO_SIMD          [impl] do not use xsimd even if <xsimd/xsimd.hpp> is on the include path;
                          ai::simd kernels then run the scalar reference code.
      AI_ASSERT(x)        [impl] internal invariant checks (default: assert). Never used for
@@ -648,6 +650,12 @@ private:
 #include <cstring>
 #include <limits>
 #include <new>
+#ifndef AI_NO_THREADS
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#endif
 
 #ifndef AI_NO_STDIO
 #include <cstdio>
@@ -6150,6 +6158,1404 @@ size_t detokenize_stream::flush(char* out, size_t cap) {
     return 0;
 }
 
+
+// ================================================================================================
+// Transformer runtime: model loading, the forward pass, the KV cache, threads, sampling
+// ================================================================================================
+//
+// Part of ai.hpp's implementation: pasted inside namespace ai after the GGUF reader, the
+// quantization kernels and the tokenizer. It needs <atomic>, <condition_variable>, <mutex> and
+// <thread> among the implementation's includes (or AI_NO_THREADS: then n_threads > 1 runs on the
+// calling thread and a warning is logged).
+//
+// llama.cpp (release v0.4.0: src/models/{llama,qwen2,qwen3}.cpp, src/llama-graph.cpp and ggml's CPU
+// ops) is the reference for every formula here; the code is ours. The three architectures share one
+// decoder-only block:
+//
+//   x    = token_embd[id]                                          (embedding lookup)
+//   for each layer:
+//     h    = RMSNorm(x) * attn_norm                                (RMSNorm: x / sqrt(mean(x^2) + eps))
+//     q, k, v = h Wq^T + bq, h Wk^T + bk, h Wv^T + bv              (biases: qwen2, optional elsewhere)
+//     q, k = RMSNorm per head * attn_q_norm / attn_k_norm          (qwen3 only)
+//     q, k = RoPE(q, pos), RoPE(k, pos)                            (pairs (2i, 2i+1) for llama,
+//                                                                   (i, i + d/2) "NeoX" for qwen)
+//     K[pos], V[pos] = k, v                                        (KV cache, F16 or F32)
+//     a    = softmax(q K^T / sqrt(head_dim), causal) V             (grouped-query: head h reads
+//                                                                   KV head h / (n_head / n_head_kv))
+//     x    = x + a Wo^T (+ bo)
+//     h    = RMSNorm(x) * ffn_norm
+//     x    = x + (silu(h Wgate^T) * (h Wup^T)) Wdown^T             (SwiGLU feed-forward)
+//   logits = (RMSNorm(x) * output_norm) Wout^T                     (Wout = token_embd when tied)
+//
+// Numerics: every product accumulates in float32 (sums of squares and the softmax denominator in
+// double, as ggml does); weights are dequantized one row at a time with ai::ref::to_float and dotted
+// with float activations (ai::simd::dot_f32). llama.cpp instead rounds the activations to the
+// weight's "vec_dot" type (Q8_0/Q8_K for quantized weights, F16 or BF16 for those), so our logits
+// are slightly closer to the exact result than llama.cpp's; tests/check_runtime_peer.py measures
+// both against the F32 model.
+//
+// Memory: a model's matrices are views into the mapped (or caller's) file; only the small 1-D
+// tensors (norms, biases, RoPE factors) are copied, as float, into one block owned by the model. A
+// context allocates everything it will use (KV cache, activations for n_batch tokens, per-thread
+// scratch, the logits row) in one block at creation: decode() never allocates.
+//
+// Threads: n_threads > 1 starts n_threads - 1 workers at context creation. Work is split by output
+// rows (matrix products) and by attention head; each output element is computed by exactly the
+// same operations in the same order whatever the split, so logits are bit-identical for any thread
+// count or caller-supplied parallel_for. With a parallel_for, each matrix product is split into
+// max(n_threads, 1) * 4 tasks and attention into n_head tasks.
+
+// ------------------------------------------------------------------------------------------------
+// Weights, layers, the model's state
+// ------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// A matrix as GGUF stores it: ne = [cols, rows], each row `cols` elements of `type`, rows
+// `row_bytes` apart. A matrix product y = x W^T dots every row with the input vector.
+struct rt_weight {
+    const uint8_t* data = nullptr;
+    tensor_type type = tensor_type::f32;
+    ref::to_float_fn to_float = nullptr;
+    int64_t cols = 0;      // input size  (ne[0])
+    int64_t rows = 0;      // output size (ne[1])
+    size_t row_bytes = 0;
+    bool direct_f32 = false;  // F32 rows, 4-byte aligned: dotted in place, no conversion
+};
+
+// One decoder block. GGUF shapes are [ne0, ne1] = [inputs, outputs].
+struct rt_layer {
+    const float* attn_norm = nullptr;   // [n_embd]
+    rt_weight wq;                       // [n_embd, n_head*head_dim]
+    rt_weight wk;                       // [n_embd, n_head_kv*head_dim]
+    rt_weight wv;                       // [n_embd, n_head_kv*head_dim]
+    const float* bq = nullptr;          // [n_head*head_dim]     optional (qwen2 has them)
+    const float* bk = nullptr;          // [n_head_kv*head_dim]  optional
+    const float* bv = nullptr;          // [n_head_kv*head_dim]  optional
+    const float* q_norm = nullptr;      // [head_dim]            qwen3 only
+    const float* k_norm = nullptr;      // [head_dim]            qwen3 only
+    rt_weight wo;                       // [n_head*head_dim, n_embd]
+    const float* bo = nullptr;          // [n_embd]              optional
+    const float* ffn_norm = nullptr;    // [n_embd]
+    rt_weight w_gate;                   // [n_embd, n_ff]
+    rt_weight w_up;                     // [n_embd, n_ff]
+    rt_weight w_down;                   // [n_ff, n_embd]
+    const float* b_gate = nullptr;      // [n_ff]                optional
+    const float* b_up = nullptr;        // [n_ff]                optional
+    const float* b_down = nullptr;      // [n_embd]              optional
+};
+
+}  // namespace detail
+
+struct model::state {
+    allocator alloc;
+    logger log;
+    gguf_file file;          // the weights live in its bytes
+    ai::tokenizer tok;
+    model_params hp;
+
+    // RoPE beyond model_params: llama.cpp's linear / YaRN scaling and Llama-3 frequency factors.
+    float rope_freq_scale = 1.0f;   // 1 / rope.scaling.factor
+    float rope_ext_factor = 0.0f;   // YaRN extrapolation mix: 1 with YaRN, else 0
+    float rope_mscale = 1.0f;       // multiplies cos and sin (rope.scaling.attn_factor, YaRN)
+    float rope_corr[2] = {0, 0};    // YaRN correction dims (first and last ramped pair)
+    const float* rope_factors = nullptr;  // [rope_dims/2], rope_freqs.weight (llama only)
+
+    detail::rt_weight tok_embd;            // [n_embd, n_vocab]
+    const float* output_norm = nullptr;    // [n_embd]
+    detail::rt_weight output;              // [n_embd, n_vocab] (token_embd when tied)
+    const float* output_bias = nullptr;    // [n_vocab] optional
+    detail::rt_layer* layers = nullptr;    // (n_layer)
+    size_t layers_bytes = 0;
+
+    float* vecs = nullptr;  // every 1-D tensor above, converted to float
+    size_t vecs_bytes = 0;
+
+    void release() {
+        detail::mem_free(alloc, layers, layers_bytes);
+        detail::mem_free(alloc, vecs, vecs_bytes);
+        layers = nullptr;
+        vecs = nullptr;
+        layers_bytes = vecs_bytes = 0;
+    }
+};
+
+namespace detail {
+
+inline const char* rt_arch_name(ai::arch a) {
+    switch (a) {
+    case ai::arch::llama: return "llama";
+    case ai::arch::qwen2: return "qwen2";
+    case ai::arch::qwen3: return "qwen3";
+    }
+    return "unknown";
+}
+
+// "<arch>.<suffix>" metadata as a non-negative int32. Absent: `def`, or not_found when required.
+inline status rt_get_i32(const gguf_file& f, const char* arch, const char* suffix, bool required, int32_t def,
+                         int32_t* out) {
+    char key[128];
+    format(key, sizeof key, "%s.%s", arch, suffix);
+    const gguf_kv* kv = f.find(key);
+    if (!kv) {
+        if (required) return fail(result::not_found, no_offset, "model: metadata key '%s' not found", key);
+        *out = def;
+        return status{};
+    }
+    if (kv->type == gguf_type::array)
+        return fail(result::unsupported, kv->offset, "model: '%s' is a per-layer array; only one value for all layers is supported", key);
+    int64_t v = 0;
+    status st = f.get(key, &v);
+    if (!st) return st;
+    if (v < 0 || v > INT32_MAX)
+        return fail(result::format_error, kv->offset, "model: '%s' = %lld is out of range", key, (long long)v);
+    *out = (int32_t)v;
+    return status{};
+}
+
+inline status rt_get_f32(const gguf_file& f, const char* arch, const char* suffix, bool required, float def, float* out) {
+    char key[128];
+    format(key, sizeof key, "%s.%s", arch, suffix);
+    if (!f.find(key)) {
+        if (required) return fail(result::not_found, no_offset, "model: metadata key '%s' not found", key);
+        *out = def;
+        return status{};
+    }
+    status st = f.get(key, out);
+    if (st && !std::isfinite(*out))
+        return fail(result::format_error, f.find(key)->offset, "model: '%s' is not a finite number", key);
+    return st;
+}
+
+// Binds the tensors of a model to its state, checking every shape against the hyper-parameters.
+// Runs twice: the first pass only counts the floats the 1-D tensors need (vecs == nullptr), the
+// second converts them into the block allocated in between.
+struct rt_binder {
+    const gguf_file& f;
+    float* vecs = nullptr;
+    size_t n_floats = 0;  // used so far in this pass
+    status err;
+
+    explicit rt_binder(const gguf_file& file) : f(file) {}
+
+    static void dims_text(const int64_t* ne, int nd, char* out, size_t cap) {
+        char tmp[96];
+        size_t n = 0;
+        out[0] = '\0';
+        for (int d = 0; d < nd; ++d) {
+            format(tmp, sizeof tmp, d ? ", %lld" : "%lld", (long long)ne[d]);
+            for (const char* p = tmp; *p && n + 1 < cap; ++p) out[n++] = *p;
+        }
+        out[n < cap ? n : cap - 1] = '\0';
+    }
+
+    // Checks one tensor: present (or optional), resident, a type we can read, and shaped exactly
+    // [n0, n1] (n1 = 0: 1-D), trailing dimensions 1 as llama.cpp compares them.
+    const tensor_info* find(const char* name, int64_t n0, int64_t n1, const char* meaning, bool required) {
+        if (!err.ok()) return nullptr;
+        const tensor_info* t = f.find_tensor(name);
+        if (!t) {
+            if (required) err = fail(result::not_found, no_offset, "model: tensor '%s' is missing", name);
+            return nullptr;
+        }
+        const int64_t want[4] = {n0, n1 ? n1 : 1, 1, 1};
+        if (t->ne[0] != want[0] || t->ne[1] != want[1] || t->ne[2] != 1 || t->ne[3] != 1) {
+            char got[128], exp[128];
+            dims_text(t->ne, t->n_dims, got, sizeof got);
+            dims_text(want, n1 ? 2 : 1, exp, sizeof exp);
+            err = fail(result::format_error, t->offset, "model: tensor '%s' has shape [%s], expected [%s] (%s)", name, got, exp, meaning);
+            return nullptr;
+        }
+        if (!ref::to_float(t->type)) {
+            err = fail(result::unsupported, t->offset, "model: tensor '%s' has type %s, which this build cannot dequantize", name,
+                       type_name(t->type));
+            return nullptr;
+        }
+        if (!t->data && t->bytes) {
+            err = fail(result::unsupported, t->offset, "model: tensor '%s' is not resident in memory", name);
+            return nullptr;
+        }
+        return t;
+    }
+
+    static void make_weight(const tensor_info* t, int64_t first_row, int64_t rows, rt_weight* w) {
+        w->data = static_cast<const uint8_t*>(t->data) + (size_t)first_row * t->row_bytes;
+        w->type = t->type;
+        w->to_float = ref::to_float(t->type);
+        w->cols = t->ne[0];
+        w->rows = rows;
+        w->row_bytes = t->row_bytes;
+        w->direct_f32 = t->type == tensor_type::f32 && (reinterpret_cast<uintptr_t>(w->data) % alignof(float)) == 0;
+    }
+
+    bool matrix(const char* name, int64_t cols, int64_t rows, const char* meaning, bool required, rt_weight* w) {
+        const tensor_info* t = find(name, cols, rows, meaning, required);
+        if (t) make_weight(t, 0, rows, w);
+        return t != nullptr;
+    }
+
+    // A 1-D tensor converted to float into the model's block (or counted, in the first pass).
+    bool vector(const char* name, int64_t n, const char* meaning, bool required, const float** out) {
+        const tensor_info* t = find(name, n, 0, meaning, required);
+        if (!t) return false;
+        if (vecs) {
+            float* dst = vecs + n_floats;
+            t->type == tensor_type::f32 ? (void)std::memcpy(dst, t->data, (size_t)n * sizeof(float))
+                                        : ref::to_float(t->type)(t->data, dst, n);
+            *out = dst;
+        }
+        n_floats += (size_t)((n + 15) & ~int64_t(15));  // keep every vector 64-byte aligned
+        return true;
+    }
+    // Rows [first, first + n) of a 1-D tensor already found (a slice of a fused bias).
+    void vector_slice(const tensor_info* t, int64_t first, int64_t n, const float** out) {
+        if (vecs) {
+            float* dst = vecs + n_floats;
+            ref::to_float_fn fn = ref::to_float(t->type);
+            if (t->type == tensor_type::f32) std::memcpy(dst, static_cast<const uint8_t*>(t->data) + (size_t)first * sizeof(float), (size_t)n * sizeof(float));
+            else {  // the slice boundaries are element counts of a plain (block size 1) type here
+                size_t eb = 0;
+                type_row_bytes(t->type, 1, &eb);
+                fn(static_cast<const uint8_t*>(t->data) + (size_t)first * eb, dst, n);
+            }
+            *out = dst;
+        }
+        n_floats += (size_t)((n + 15) & ~int64_t(15));
+    }
+};
+
+// The whole tensor list of one model. Returns false with b.err set on the first problem.
+inline bool rt_bind_tensors(rt_binder& b, model::state* s) {
+    const model_params& hp = s->hp;
+    const int64_t E = hp.n_embd, V = hp.n_vocab, F = hp.n_ff;
+    const int64_t QD = (int64_t)hp.n_head * hp.head_dim, KD = (int64_t)hp.n_head_kv * hp.head_dim;
+    char name[96];
+    const auto nm = [&](int32_t l, const char* suffix) {
+        format(name, sizeof name, "blk.%d.%s", l, suffix);
+        return name;
+    };
+
+    b.matrix("token_embd.weight", E, V, "n_embd, n_vocab", true, &s->tok_embd);
+    b.vector("output_norm.weight", E, "n_embd", true, &s->output_norm);
+    if (!b.matrix("output.weight", E, V, "n_embd, n_vocab", false, &s->output)) s->output = s->tok_embd;
+    b.vector("output.bias", V, "n_vocab", false, &s->output_bias);
+    if (hp.arch == ai::arch::llama)
+        b.vector("rope_freqs.weight", hp.rope_dims / 2, "rope.dimension_count / 2", false, &s->rope_factors);
+
+    for (int32_t l = 0; l < hp.n_layer && b.err.ok(); ++l) {
+        detail::rt_layer& L = s->layers[l];
+        b.vector(nm(l, "attn_norm.weight"), E, "n_embd", true, &L.attn_norm);
+        // Q, K and V: three matrices, or one fused attn_qkv whose rows are Q's, then K's, then V's.
+        const tensor_info* qkv = b.f.find_tensor(nm(l, "attn_qkv.weight"));
+        if (qkv) {
+            if (const tensor_info* t = b.find(name, E, QD + 2 * KD, "n_embd, (n_head + 2*n_head_kv)*head_dim", true)) {
+                rt_binder::make_weight(t, 0, QD, &L.wq);
+                rt_binder::make_weight(t, QD, KD, &L.wk);
+                rt_binder::make_weight(t, QD + KD, KD, &L.wv);
+            }
+            const tensor_info* qb = b.find(nm(l, "attn_qkv.bias"), QD + 2 * KD, 0, "(n_head + 2*n_head_kv)*head_dim", false);
+            if (qb && type_info(qb->type)->block_elems != 1) {
+                b.err = fail(result::unsupported, qb->offset, "model: tensor '%s' has a block type; a fused bias must be F32, F16 or BF16", name);
+            } else if (qb) {
+                b.vector_slice(qb, 0, QD, &L.bq);
+                b.vector_slice(qb, QD, KD, &L.bk);
+                b.vector_slice(qb, QD + KD, KD, &L.bv);
+            }
+        } else {
+            b.matrix(nm(l, "attn_q.weight"), E, QD, "n_embd, n_head*head_dim", true, &L.wq);
+            b.matrix(nm(l, "attn_k.weight"), E, KD, "n_embd, n_head_kv*head_dim", true, &L.wk);
+            b.matrix(nm(l, "attn_v.weight"), E, KD, "n_embd, n_head_kv*head_dim", true, &L.wv);
+            b.vector(nm(l, "attn_q.bias"), QD, "n_head*head_dim", false, &L.bq);
+            b.vector(nm(l, "attn_k.bias"), KD, "n_head_kv*head_dim", false, &L.bk);
+            b.vector(nm(l, "attn_v.bias"), KD, "n_head_kv*head_dim", false, &L.bv);
+        }
+        if (hp.arch == ai::arch::qwen3) {
+            b.vector(nm(l, "attn_q_norm.weight"), hp.head_dim, "head_dim", true, &L.q_norm);
+            b.vector(nm(l, "attn_k_norm.weight"), hp.head_dim, "head_dim", true, &L.k_norm);
+        }
+        b.matrix(nm(l, "attn_output.weight"), QD, E, "n_head*head_dim, n_embd", true, &L.wo);
+        b.vector(nm(l, "attn_output.bias"), E, "n_embd", false, &L.bo);
+        b.vector(nm(l, "ffn_norm.weight"), E, "n_embd", true, &L.ffn_norm);
+        b.matrix(nm(l, "ffn_gate.weight"), E, F, "n_embd, n_ff", true, &L.w_gate);
+        b.matrix(nm(l, "ffn_up.weight"), E, F, "n_embd, n_ff", true, &L.w_up);
+        b.matrix(nm(l, "ffn_down.weight"), F, E, "n_ff, n_embd", true, &L.w_down);
+        b.vector(nm(l, "ffn_gate.bias"), F, "n_ff", false, &L.b_gate);
+        b.vector(nm(l, "ffn_up.bias"), F, "n_ff", false, &L.b_up);
+        b.vector(nm(l, "ffn_down.bias"), E, "n_embd", false, &L.b_down);
+    }
+    return b.err.ok();
+}
+
+// Hyper-parameters and RoPE settings from the metadata, with llama.cpp's defaults and checks.
+inline status rt_read_hparams(model::state* s) {
+    const gguf_file& f = s->file;
+    model_params& hp = s->hp;
+    std::string_view arch_sv;
+    status st = f.get("general.architecture", &arch_sv);
+    if (!st) return fail(st.code, st.offset, "model: %s", st.message);
+    if (arch_sv == "llama") hp.arch = ai::arch::llama;
+    else if (arch_sv == "qwen2") hp.arch = ai::arch::qwen2;
+    else if (arch_sv == "qwen3") hp.arch = ai::arch::qwen3;
+    else
+        return fail(result::unsupported, f.find("general.architecture")->offset,
+                    "model: architecture '%.*s' is not supported (llama, qwen2 and qwen3 are)", sv_len(arch_sv), arch_sv.data());
+    const char* a = rt_arch_name(hp.arch);
+
+    if (!(st = rt_get_i32(f, a, "embedding_length", true, 0, &hp.n_embd))) return st;
+    if (!(st = rt_get_i32(f, a, "block_count", true, 0, &hp.n_layer))) return st;
+    if (!(st = rt_get_i32(f, a, "feed_forward_length", true, 0, &hp.n_ff))) return st;
+    if (!(st = rt_get_i32(f, a, "context_length", true, 0, &hp.n_ctx_train))) return st;
+    if (!(st = rt_get_i32(f, a, "attention.head_count", true, 0, &hp.n_head))) return st;
+    if (!(st = rt_get_i32(f, a, "attention.head_count_kv", false, hp.n_head, &hp.n_head_kv))) return st;
+    if (!(st = rt_get_f32(f, a, "attention.layer_norm_rms_epsilon", true, 0.0f, &hp.rms_eps))) return st;
+    if (hp.n_embd <= 0 || hp.n_layer <= 0 || hp.n_ff <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0)
+        return fail(result::format_error, no_offset, "model: embedding_length, block_count, feed_forward_length and the head counts must be positive");
+    if (hp.n_layer > 65536 || hp.n_head > 65536) return fail(result::unsupported, no_offset, "model: %d layers / %d heads is beyond this runtime", hp.n_layer, hp.n_head);
+    if (hp.n_head % hp.n_head_kv)
+        return fail(result::format_error, no_offset, "model: head_count %d is not a multiple of head_count_kv %d", hp.n_head, hp.n_head_kv);
+    if (hp.rms_eps < 0) return fail(result::format_error, no_offset, "model: %s.attention.layer_norm_rms_epsilon is negative", a);
+
+    int32_t k_len = 0, v_len = 0;
+    const int32_t def_len = hp.n_embd / hp.n_head;
+    if (!(st = rt_get_i32(f, a, "attention.key_length", false, def_len, &k_len))) return st;
+    if (!(st = rt_get_i32(f, a, "attention.value_length", false, def_len, &v_len))) return st;
+    if (k_len != v_len)
+        return fail(result::unsupported, no_offset, "model: attention.key_length %d differs from attention.value_length %d", k_len, v_len);
+    if (k_len <= 0) return fail(result::format_error, no_offset, "model: head size is 0 (give attention.key_length or a larger embedding_length)");
+    hp.head_dim = k_len;
+    if (!(st = rt_get_i32(f, a, "rope.dimension_count", false, hp.head_dim, &hp.rope_dims))) return st;
+    if (hp.rope_dims % 2 || hp.rope_dims > hp.head_dim)
+        return fail(result::format_error, no_offset, "model: rope.dimension_count %d must be even and at most the head size %d", hp.rope_dims, hp.head_dim);
+    if (!(st = rt_get_f32(f, a, "rope.freq_base", false, 10000.0f, &hp.rope_base))) return st;
+    if (!(hp.rope_base > 0)) return fail(result::format_error, no_offset, "model: rope.freq_base must be positive");
+    hp.rope = hp.arch == ai::arch::llama ? rope_style::normal : rope_style::neox;
+
+    // Scaling: rope.scaling.type (default "linear"), .factor (or rope.scale_linear), .attn_factor.
+    char type_key[128], key[128];
+    format(type_key, sizeof type_key, "%s.rope.scaling.type", a);
+    std::string_view scaling = "linear";
+    const gguf_kv* type_kv = f.find(type_key);
+    if (type_kv && !(st = f.get(type_key, &scaling))) return st;
+    float factor = 0;
+    format(key, sizeof key, "%s.rope.scaling.factor", a);
+    if (!(st = rt_get_f32(f, a, f.find(key) ? "rope.scaling.factor" : "rope.scale_linear", false, 0.0f, &factor))) return st;
+    float attn_factor = 1;
+    if (!(st = rt_get_f32(f, a, "rope.scaling.attn_factor", false, 1.0f, &attn_factor))) return st;
+    int32_t n_ctx_orig = 0;
+    if (!(st = rt_get_i32(f, a, "rope.scaling.original_context_length", false, hp.n_ctx_train, &n_ctx_orig))) return st;
+    if (factor < 0) return fail(result::format_error, no_offset, "model: rope scaling factor is negative");
+    s->rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+    s->rope_mscale = attn_factor;
+    if (scaling == "none") {
+        s->rope_freq_scale = 1.0f;
+    } else if (scaling == "yarn") {
+        // YaRN with llama.cpp's defaults (ext_factor 1, beta_fast 32, beta_slow 1). Its attention
+        // factor 0.1 ln(factor) + 1 is applied once, inside the rotation (as ggml's rope_yarn does).
+        s->rope_ext_factor = 1.0f;
+        if (n_ctx_orig <= 0) n_ctx_orig = hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096;
+        const float pi = 3.14159265358979323846f;
+        const auto corr_dim = [&](float n_rot) {
+            return (float)hp.rope_dims * std::log((float)n_ctx_orig / (n_rot * 2 * pi)) / (2 * std::log(hp.rope_base));
+        };
+        const float start = std::floor(corr_dim(32.0f)), end = std::ceil(corr_dim(1.0f));
+        s->rope_corr[0] = start > 0 ? start : 0;
+        s->rope_corr[1] = end < (float)(hp.rope_dims - 1) ? end : (float)(hp.rope_dims - 1);
+    } else if (scaling != "linear") {
+        return fail(result::unsupported, type_kv ? type_kv->offset : no_offset,
+                    "model: rope.scaling.type '%.*s' is not supported (none, linear and yarn are)", sv_len(scaling), scaling.data());
+    }
+    return status{};
+}
+
+}  // namespace detail
+
+model::~model() {
+    if (!state_) return;
+    const allocator a = state_->alloc;
+    state_->release();
+    state_->~state();
+    detail::mem_free(a, state_, sizeof(state));
+    state_ = nullptr;
+}
+model::model(model&& o) noexcept : state_(o.state_) { o.state_ = nullptr; }
+model& model::operator=(model&& o) noexcept {
+    if (this != &o) {
+        model dead(static_cast<model&&>(*this));
+        state_ = o.state_;
+        o.state_ = nullptr;
+    }
+    return *this;
+}
+
+namespace detail {
+inline model::state* rt_new_model_state(const model_options* opt) {
+    const allocator a = resolve(opt ? &opt->alloc : nullptr);
+    void* mem = mem_alloc(a, sizeof(model::state), alignof(model::state));
+    if (!mem) return nullptr;
+    model::state* s = new (mem) model::state();
+    s->alloc = a;
+    if (opt) s->log = opt->log;
+    return s;
+}
+inline gguf_options rt_gguf_options(const model::state* s, const model_options* opt) {
+    gguf_options g;
+    g.alloc = s->alloc;
+    g.log = s->log;
+    g.no_mmap = opt && opt->no_mmap;
+    return g;
+}
+}  // namespace detail
+
+#ifndef AI_NO_STDIO
+status model::load_file(const char* path, const model_options* opt) {
+    model old(static_cast<model&&>(*this));
+    if (!path) return detail::fail(result::invalid_argument, no_offset, "null path");
+    state_ = detail::rt_new_model_state(opt);
+    if (!state_) return detail::fail(result::out_of_memory, no_offset, "out of memory");
+    const gguf_options g = detail::rt_gguf_options(state_, opt);
+    status st = state_->file.open_file(path, &g);
+    if (st) st = finish_load(opt);
+    if (!st) {
+        model dead(static_cast<model&&>(*this));
+        return st;
+    }
+    return st;
+}
+#endif
+
+status model::load_memory(const void* data, size_t size, const model_options* opt) {
+    model old(static_cast<model&&>(*this));
+    state_ = detail::rt_new_model_state(opt);
+    if (!state_) return detail::fail(result::out_of_memory, no_offset, "out of memory");
+    const gguf_options g = detail::rt_gguf_options(state_, opt);
+    status st = state_->file.open_memory(data, size, &g);
+    if (st) st = finish_load(opt);
+    if (!st) {
+        model dead(static_cast<model&&>(*this));
+        return st;
+    }
+    return st;
+}
+
+status model::finish_load(const model_options* opt) {
+    (void)opt;
+    using namespace detail;
+    state* s = state_;
+    status st = rt_read_hparams(s);
+    if (!st) return st;
+    model_params& hp = s->hp;
+
+    // The vocabulary size is the embedding's row count; the tokenizer must agree with it.
+    const tensor_info* emb = s->file.find_tensor("token_embd.weight");
+    if (!emb) return fail(result::not_found, no_offset, "model: tensor 'token_embd.weight' is missing");
+    if (emb->ne[1] <= 0 || emb->ne[1] > INT32_MAX) return fail(result::format_error, emb->offset, "model: token_embd.weight has %lld rows", (long long)emb->ne[1]);
+    hp.n_vocab = (int32_t)emb->ne[1];
+
+    tokenizer_options topt;
+    topt.alloc = s->alloc;
+    topt.log = s->log;
+    st = s->tok.load(s->file, &topt);
+    if (!st) return fail(st.code, st.offset, "model: tokenizer: %s", st.message);
+    if (s->tok.kind() != vocab_kind::none && s->tok.n_tokens() != hp.n_vocab)
+        return fail(result::format_error, emb->offset, "model: the tokenizer has %d tokens but token_embd.weight has %d rows",
+                    s->tok.n_tokens(), hp.n_vocab);
+
+    s->layers_bytes = (size_t)hp.n_layer * sizeof(rt_layer);
+    s->layers = static_cast<rt_layer*>(mem_alloc(s->alloc, s->layers_bytes, alignof(rt_layer)));
+    if (!s->layers) return fail(result::out_of_memory, no_offset, "out of memory for %d layers", hp.n_layer);
+    for (int32_t l = 0; l < hp.n_layer; ++l) new (&s->layers[l]) rt_layer();
+
+    rt_binder count(s->file);  // pass 1: check everything, count the floats of the vectors
+    if (!rt_bind_tensors(count, s)) return count.err;
+    uint64_t vb = 0;
+    if (!mul_ok(count.n_floats, sizeof(float), &vb) || vb > SIZE_MAX) return fail(result::out_of_memory, no_offset, "model: vectors too large");
+    s->vecs_bytes = (size_t)vb;
+    s->vecs = static_cast<float*>(mem_alloc(s->alloc, s->vecs_bytes));
+    if (!s->vecs) return fail(result::out_of_memory, no_offset, "out of memory for %zu bytes of norms and biases", s->vecs_bytes);
+    rt_binder fill(s->file);  // pass 2: the same walk, converting into the block
+    fill.vecs = s->vecs;
+    if (!rt_bind_tensors(fill, s)) return fill.err;
+    hp.tied_output = s->file.find_tensor("output.weight") == nullptr;
+
+    detail::log(s->log, log_level::info, "model: %s, %d layers, n_embd %d, %d heads (%d KV) of %d, n_ff %d, vocab %d, context %d%s",
+                rt_arch_name(hp.arch), hp.n_layer, hp.n_embd, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_ff, hp.n_vocab,
+                hp.n_ctx_train, hp.tied_output ? ", tied output" : "");
+    return status{};
+}
+
+const model_params& model::params() const {
+    static const model_params none;
+    return state_ ? state_->hp : none;
+}
+const ai::tokenizer& model::tokenizer() const {
+    static const ai::tokenizer none;
+    return state_ ? state_->tok : none;
+}
+const gguf_file& model::file() const {
+    static const gguf_file none;
+    return state_ ? state_->file : none;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Worker threads
+// ------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// task(arg, index, slot): `slot` names the scratch the task may use; no two tasks running at the
+// same time share a slot.
+using rt_task_fn = void (*)(void* arg, int32_t index, int32_t slot);
+
+#ifndef AI_NO_THREADS
+// A fixed set of workers. Task i of a job runs on thread i % n_threads (thread 0 is the caller),
+// so a job is one wake-up and one join, with no task queue. Workers spin briefly for the next job,
+// then sleep on the condition variable.
+struct rt_pool {
+    std::thread* threads = nullptr;
+    int32_t n_workers = 0;  // besides the calling thread
+    std::mutex mu;
+    std::condition_variable cv;
+    std::atomic<uint32_t> generation{0};
+    std::atomic<int32_t> pending{0};  // workers still running the current job
+    std::atomic<bool> quit{false};
+    rt_task_fn fn = nullptr;
+    void* arg = nullptr;
+    int32_t n_tasks = 0;
+
+    void worker(int32_t w) {
+        uint32_t seen = 0;
+        for (;;) {
+            int spins = 0;
+            uint32_t g;
+            while ((g = generation.load(std::memory_order_acquire)) == seen) {
+                if (quit.load(std::memory_order_acquire)) return;
+                if (++spins < 2000) continue;
+                std::unique_lock<std::mutex> lock(mu);
+                cv.wait(lock, [&] { return generation.load(std::memory_order_acquire) != seen || quit.load(std::memory_order_acquire); });
+            }
+            if (quit.load(std::memory_order_acquire)) return;
+            seen = g;
+            const int32_t stride = n_workers + 1;
+            for (int32_t i = w; i < n_tasks; i += stride) fn(arg, i, w);
+            pending.fetch_sub(1, std::memory_order_acq_rel);
+        }
+    }
+
+    void run(int32_t n, rt_task_fn f, void* a) {
+        fn = f;
+        arg = a;
+        n_tasks = n;
+        pending.store(n_workers, std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            generation.fetch_add(1, std::memory_order_acq_rel);
+        }
+        cv.notify_all();
+        const int32_t stride = n_workers + 1;
+        for (int32_t i = 0; i < n; i += stride) f(a, i, 0);
+        for (int spins = 0; pending.load(std::memory_order_acquire) != 0;)
+            if (++spins > 1000) std::this_thread::yield();
+    }
+
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            quit.store(true, std::memory_order_release);
+        }
+        cv.notify_all();
+        for (int32_t i = 0; i < n_workers; ++i) threads[i].join();
+    }
+};
+#endif
+
+}  // namespace detail
+
+// ------------------------------------------------------------------------------------------------
+// The context
+// ------------------------------------------------------------------------------------------------
+
+struct context::state {
+    allocator alloc;
+    logger log;
+    const model::state* m = nullptr;
+    int32_t n_ctx = 0;
+    int32_t n_batch = 0;
+    kv_type kv = kv_type::f16;
+    int32_t pos = 0;            // tokens in the KV cache
+    bool have_logits = false;   // logits holds the row after token pos - 1
+    bool (*should_stop)(void*) = nullptr;
+    void* should_stop_user = nullptr;
+
+    // KV cache: (n_layer) × [n_ctx, n_head_kv*head_dim] for K, the same for V; uint16_t (F16 bits)
+    // or float elements.
+    void* k_cache = nullptr;
+    void* v_cache = nullptr;
+    size_t kv_elem = 2;
+    int64_t kv_dim = 0;       // n_head_kv*head_dim
+    int64_t q_dim = 0;        // n_head*head_dim
+
+    // Activations for one chunk of up to n_batch tokens, row per token.
+    float* x = nullptr;       // [n_batch, n_embd]     the residual stream
+    float* xn = nullptr;      // [n_batch, n_embd]     normalised input of a sub-block
+    float* q = nullptr;       // [n_batch, q_dim]
+    float* k = nullptr;       // [n_batch, kv_dim]
+    float* v = nullptr;       // [n_batch, kv_dim]
+    float* att = nullptr;     // [n_batch, q_dim]      attention output, heads side by side
+    float* gate = nullptr;    // [n_batch, n_ff]
+    float* up = nullptr;      // [n_batch, n_ff]
+    float* rope = nullptr;    // [n_batch, rope_dims]  cos, sin of every rotated pair
+    float* logits = nullptr;  // [n_vocab]             after the last decoded token
+
+    // Per-slot scratch (a slot is a worker thread, or a task under a caller's parallel_for).
+    int32_t n_slots = 1;
+    float* rowbuf = nullptr;  // (n_slots) × [max_cols]  one dequantized weight row
+    int64_t max_cols = 0;
+    float* scores = nullptr;  // (n_slots) × [n_ctx]     attention weights of one query
+    float* kvrow = nullptr;   // (n_slots) × [head_dim]  one K or V row as float
+    int32_t mm_split = 1;     // tasks per matrix product
+
+    void* block = nullptr;
+    size_t block_bytes = 0;
+    size_t kv_bytes = 0;
+
+    ai::parallel_for par;
+#ifndef AI_NO_THREADS
+    detail::rt_pool* pool = nullptr;
+    size_t threads_bytes = 0;
+#endif
+
+    void run(int32_t n_tasks, detail::rt_task_fn fn, void* arg);
+    status forward(const token_id* ids, int32_t n, float* out, bool all_rows);
+    void release();
+};
+
+void context::state::release() {
+#ifndef AI_NO_THREADS
+    if (pool) {
+        pool->stop();
+        for (int32_t i = 0; i < pool->n_workers; ++i) pool->threads[i].~thread();
+        detail::mem_free(alloc, pool->threads, threads_bytes);
+        pool->~rt_pool();
+        detail::mem_free(alloc, pool, sizeof(detail::rt_pool));
+        pool = nullptr;
+    }
+#endif
+    detail::mem_free(alloc, block, block_bytes);
+    block = nullptr;
+    block_bytes = 0;
+}
+
+namespace detail {
+struct rt_par_call {
+    rt_task_fn fn;
+    void* arg;
+};
+inline void rt_par_trampoline(void* arg, int32_t i) {
+    const rt_par_call* c = static_cast<const rt_par_call*>(arg);
+    c->fn(c->arg, i, i);
+}
+}  // namespace detail
+
+void context::state::run(int32_t n_tasks, detail::rt_task_fn fn, void* arg) {
+    if (par.run) {
+        detail::rt_par_call c{fn, arg};
+        par.run(par.user, n_tasks, detail::rt_par_trampoline, &c);
+        return;
+    }
+#ifndef AI_NO_THREADS
+    if (pool) {
+        pool->run(n_tasks, fn, arg);
+        return;
+    }
+#endif
+    for (int32_t i = 0; i < n_tasks; ++i) fn(arg, i, 0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Kernels of the forward pass
+// ------------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// RMSNorm: y = x / sqrt(mean(x^2) + eps) * w. The sum of squares is taken in double and the
+// scale applied before the weight, as ggml does.
+inline void rt_rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+// The cos and sin of every rotated pair at position p (ggml's rope cache): pair i turns by
+// theta_i = p * base^(-2i/d) / factor_i, the power built by repeated multiplication as ggml does;
+// linear scaling multiplies theta by freq_scale, YaRN mixes scaled and unscaled angles per pair.
+inline void rt_rope_table(const model::state& M, int32_t p, float* cs) {
+    const int32_t d = M.hp.rope_dims;
+    if (d <= 0) return;
+    const float theta_scale = std::pow(M.hp.rope_base, -2.0f / (float)d);
+    float theta = (float)p;
+    for (int32_t i = 0; i < d / 2; ++i) {
+        const float extrap = M.rope_factors ? theta / M.rope_factors[i] : theta;
+        const float interp = M.rope_freq_scale * extrap;
+        float angle = interp, mscale = M.rope_mscale;
+        if (M.rope_ext_factor != 0.0f) {
+            const float y = ((float)i - M.rope_corr[0]) / std::max(0.001f, M.rope_corr[1] - M.rope_corr[0]);
+            const float ramp = (1 - std::min(1.0f, std::max(0.0f, y))) * M.rope_ext_factor;
+            angle = interp * (1 - ramp) + extrap * ramp;
+            mscale *= 1.0f + 0.1f * std::log(1.0f / M.rope_freq_scale);
+        }
+        cs[2 * i] = std::cos(angle) * mscale;
+        cs[2 * i + 1] = std::sin(angle) * mscale;
+        theta *= theta_scale;
+    }
+}
+
+// Rotates the first rope_dims values of one head: pairs (2i, 2i+1) (normal) or (i, i + d/2) (NeoX).
+inline void rt_rope(float* v, const float* cs, int32_t d, rope_style style) {
+    const int32_t half = d / 2;
+    for (int32_t i = 0; i < half; ++i) {
+        const int32_t a = style == rope_style::neox ? i : 2 * i;
+        const int32_t b = style == rope_style::neox ? i + half : 2 * i + 1;
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
+}
+
+// y = x W^T (+ bias), for up to three weights sharing the input x. The rows of all parts form one
+// range that tasks split evenly; within a task every weight row is converted to float once and
+// dotted with every token of the chunk. This loop is the place for a GEMM kernel later: nothing
+// else depends on how it walks.
+struct rt_mm_part {
+    const rt_weight* w = nullptr;
+    const float* bias = nullptr;  // [w->rows] or nullptr
+    float* y = nullptr;           // [n_tok, w->rows]
+};
+struct rt_mm_job {
+    rt_mm_part parts[3];
+    int32_t n_parts = 0;
+    const float* x = nullptr;     // [n_tok, cols]
+    int32_t n_tok = 0;
+    bool accumulate = false;      // y += x W^T (+ bias) instead of y = ...
+    int32_t n_split = 1;
+    float* rowbuf = nullptr;      // (slots) × [rowbuf_stride]
+    int64_t rowbuf_stride = 0;
+};
+
+inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
+    const rt_mm_job& j = *static_cast<const rt_mm_job*>(arg);
+    int64_t total = 0;
+    for (int32_t p = 0; p < j.n_parts; ++p) total += j.parts[p].w->rows;
+    const int64_t r0 = total * task / j.n_split, r1 = total * (task + 1) / j.n_split;
+    float* buf = j.rowbuf + (int64_t)slot * j.rowbuf_stride;
+    int64_t base = 0;
+    for (int32_t p = 0; p < j.n_parts; ++p) {
+        const rt_mm_part& part = j.parts[p];
+        const rt_weight& w = *part.w;
+        const int64_t lo = std::max(r0, base) - base, hi = std::min(r1, base + w.rows) - base;
+        base += w.rows;
+        for (int64_t r = lo; r < hi; ++r) {
+            const uint8_t* src = w.data + (size_t)r * w.row_bytes;
+            const float* row;
+            if (w.direct_f32) row = reinterpret_cast<const float*>(src);
+            else {
+                w.to_float(src, buf, w.cols);
+                row = buf;
+            }
+            const float b = part.bias ? part.bias[r] : 0.0f;
+            for (int32_t t = 0; t < j.n_tok; ++t) {
+                float s = simd::dot_f32(row, j.x + (int64_t)t * w.cols, w.cols);
+                if (part.bias) s += b;
+                float* y = part.y + (int64_t)t * w.rows + r;
+                *y = j.accumulate ? *y + s : s;
+            }
+        }
+    }
+}
+
+// F16 bits to float for a whole row, without branches (so compilers vectorize it): the half's
+// exponent and mantissa are moved into place and rescaled by 2^-112 (normals, infinities, NaN), or
+// rebuilt as (mantissa + 0.5 * 2^24) - 0.5 scaled (subnormals). Same values as ai::f16_to_f32.
+inline void rt_f16_row(const uint16_t* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const uint32_t w = (uint32_t)src[i] << 16;
+        const uint32_t sign = w & 0x80000000u;
+        const uint32_t two_w = w + w;
+        const float normal = f32_from_bits((two_w >> 4) + (0xE0u << 23)) * 0x1p-112f;
+        const float denormal = f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
+        dst[i] = f32_from_bits(sign | (two_w < (1u << 27) ? f32_bits(denormal) : f32_bits(normal)));
+    }
+}
+
+// Attention for one head over the chunk: token t (at position p0 + t) attends to positions
+// 0..p0+t of the cache. scores = q.k / sqrt(head_dim); softmax; output = sum of weights × V rows.
+struct rt_att_job {
+    context::state* c;
+    int32_t layer, n_tok, p0;
+    float scale;
+};
+
+inline void rt_att_task(void* arg, int32_t h, int32_t slot) {
+    const rt_att_job& j = *static_cast<const rt_att_job*>(arg);
+    context::state& c = *j.c;
+    const model_params& hp = c.m->hp;
+    const int32_t hd = hp.head_dim;
+    const int32_t kvh = h / (hp.n_head / hp.n_head_kv);
+    float* scores = c.scores + (int64_t)slot * c.n_ctx;
+    float* tmp = c.kvrow + (int64_t)slot * hd;
+    const int64_t layer_off = (int64_t)j.layer * c.n_ctx * c.kv_dim;
+    const bool f16 = c.kv == kv_type::f16;
+    // Row j of head kvh in the K or V cache, as float (converted into tmp for F16).
+    const auto kv_row = [&](const void* cache, int32_t pos) -> const float* {
+        const int64_t off = layer_off + (int64_t)pos * c.kv_dim + (int64_t)kvh * hd;
+        if (!f16) return static_cast<const float*>(cache) + off;
+        rt_f16_row(static_cast<const uint16_t*>(cache) + off, tmp, hd);
+        return tmp;
+    };
+    for (int32_t t = 0; t < j.n_tok; ++t) {
+        const float* q = c.q + (int64_t)t * c.q_dim + (int64_t)h * hd;
+        const int32_t n_keys = j.p0 + t + 1;
+        float max = -INFINITY;
+        for (int32_t p = 0; p < n_keys; ++p) {
+            const float s = simd::dot_f32(q, kv_row(c.k_cache, p), hd) * j.scale;
+            scores[p] = s;
+            if (s > max) max = s;
+        }
+        double sum = 0.0;  // softmax: exp(s - max) / sum
+        for (int32_t p = 0; p < n_keys; ++p) {
+            scores[p] = std::exp(scores[p] - max);
+            sum += (double)scores[p];
+        }
+        const float inv = (float)(1.0 / sum);
+        float* out = c.att + (int64_t)t * c.q_dim + (int64_t)h * hd;
+        for (int32_t d = 0; d < hd; ++d) out[d] = 0.0f;
+        for (int32_t p = 0; p < n_keys; ++p) {
+            const float w = scores[p] * inv;
+            const float* vr = kv_row(c.v_cache, p);
+            for (int32_t d = 0; d < hd; ++d) out[d] += w * vr[d];
+        }
+    }
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------------------------------------------
+// The forward pass over one chunk of n <= n_batch tokens at positions pos .. pos + n - 1
+// ------------------------------------------------------------------------------------------------
+// Writes the logits after token t into out + (t - first) * n_vocab for t from first = (all_rows ?
+// 0 : n - 1) to n - 1, when out is given. Does not move pos (the caller commits the chunk).
+
+status context::state::forward(const token_id* ids, int32_t n, float* out, bool all_rows) {
+    using namespace detail;
+    const model::state& M = *m;
+    const model_params& hp = M.hp;
+    const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
+    const int32_t p0 = pos;
+
+    rt_mm_job mm;
+    mm.n_split = mm_split;
+    mm.rowbuf = rowbuf;
+    mm.rowbuf_stride = max_cols;
+    mm.n_tok = n;
+    const auto matmul = [&](const float* in, bool accumulate, const rt_mm_part& a, const rt_mm_part& b, const rt_mm_part& c) {
+        mm.x = in;
+        mm.accumulate = accumulate;
+        mm.parts[0] = a;
+        mm.parts[1] = b;
+        mm.parts[2] = c;
+        mm.n_parts = c.w ? 3 : b.w ? 2 : 1;
+        run(mm_split, rt_mm_task, &mm);
+    };
+    const rt_mm_part none;
+
+    // x = token_embd[id]
+    for (int32_t t = 0; t < n; ++t)
+        M.tok_embd.to_float(M.tok_embd.data + (size_t)ids[t] * M.tok_embd.row_bytes, x + t * E, E);
+    // the rotation of every position in the chunk, shared by all layers and heads
+    for (int32_t t = 0; t < n; ++t) rt_rope_table(M, p0 + t, rope + (int64_t)t * hp.rope_dims);
+
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        if (should_stop && should_stop(should_stop_user))
+            return fail(result::cancelled, no_offset, "decode cancelled before layer %d; %d tokens kept", l, pos);
+        const rt_layer& L = M.layers[l];
+
+        // ---- self-attention
+        for (int32_t t = 0; t < n; ++t) rt_rmsnorm(x + t * E, L.attn_norm, E, hp.rms_eps, xn + t * E);  // h = RMSNorm(x) * attn_norm
+        matmul(xn, false, {&L.wq, L.bq, q}, {&L.wk, L.bk, k}, {&L.wv, L.bv, v});                        // q, k, v = h W^T + b
+        for (int32_t t = 0; t < n; ++t) {
+            const float* cs = rope + (int64_t)t * hp.rope_dims;
+            for (int32_t h = 0; h < hp.n_head; ++h) {
+                float* qh = q + t * q_dim + h * hd;
+                if (L.q_norm) rt_rmsnorm(qh, L.q_norm, hd, hp.rms_eps, qh);                            // qwen3: per-head RMSNorm
+                rt_rope(qh, cs, hp.rope_dims, hp.rope);                                                 // q = RoPE(q, pos)
+            }
+            for (int32_t h = 0; h < hp.n_head_kv; ++h) {
+                float* kh = k + t * kv_dim + h * hd;
+                if (L.k_norm) rt_rmsnorm(kh, L.k_norm, hd, hp.rms_eps, kh);
+                rt_rope(kh, cs, hp.rope_dims, hp.rope);                                                 // k = RoPE(k, pos)
+            }
+            // K[pos], V[pos] = k, v
+            const int64_t off = ((int64_t)l * n_ctx + p0 + t) * kv_dim;
+            if (kv == kv_type::f16) {
+                uint16_t* kc = static_cast<uint16_t*>(k_cache) + off;
+                uint16_t* vc = static_cast<uint16_t*>(v_cache) + off;
+                for (int64_t i = 0; i < kv_dim; ++i) {
+                    kc[i] = f32_to_f16(k[t * kv_dim + i]);
+                    vc[i] = f32_to_f16(v[t * kv_dim + i]);
+                }
+            } else {
+                std::memcpy(static_cast<float*>(k_cache) + off, k + t * kv_dim, (size_t)kv_dim * sizeof(float));
+                std::memcpy(static_cast<float*>(v_cache) + off, v + t * kv_dim, (size_t)kv_dim * sizeof(float));
+            }
+        }
+        rt_att_job aj{this, l, n, p0, 1.0f / std::sqrt((float)hd)};
+        run(hp.n_head, rt_att_task, &aj);                                                               // a = softmax(q K^T / sqrt(d)) V
+        matmul(att, true, {&L.wo, L.bo, x}, none, none);                                                // x = x + a Wo^T
+
+        // ---- feed-forward
+        for (int32_t t = 0; t < n; ++t) rt_rmsnorm(x + t * E, L.ffn_norm, E, hp.rms_eps, xn + t * E);   // h = RMSNorm(x) * ffn_norm
+        matmul(xn, false, {&L.w_gate, L.b_gate, gate}, {&L.w_up, L.b_up, up}, none);                    // g, u = h Wgate^T, h Wup^T
+        for (int64_t i = 0; i < (int64_t)n * F; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];  // silu(g) * u
+        matmul(gate, true, {&L.w_down, L.b_down, x}, none, none);                                       // x = x + (...) Wdown^T
+    }
+    if (!out) return status{};
+
+    // logits = RMSNorm(x) * output_norm · Wout^T, only for the rows asked for
+    const int32_t first = all_rows ? 0 : n - 1;
+    for (int32_t t = first; t < n; ++t) rt_rmsnorm(x + t * E, M.output_norm, E, hp.rms_eps, xn + t * E);
+    mm.n_tok = n - first;
+    matmul(xn + first * E, false, {&M.output, M.output_bias, out}, none, none);
+    return status{};
+}
+
+// ------------------------------------------------------------------------------------------------
+// context: creation, decode, rewind
+// ------------------------------------------------------------------------------------------------
+
+context::~context() {
+    if (!state_) return;
+    const allocator a = state_->alloc;
+    state_->release();
+    state_->~state();
+    detail::mem_free(a, state_, sizeof(state));
+    state_ = nullptr;
+}
+context::context(context&& o) noexcept : state_(o.state_) { o.state_ = nullptr; }
+context& context::operator=(context&& o) noexcept {
+    if (this != &o) {
+        context dead(static_cast<context&&>(*this));
+        state_ = o.state_;
+        o.state_ = nullptr;
+    }
+    return *this;
+}
+
+namespace detail {
+// Lays out named buffers in one block: each call reserves `count` elements of `elem` bytes at the
+// next 64-byte boundary; the first pass (base == nullptr) only measures.
+struct rt_layout {
+    uint8_t* base = nullptr;
+    uint64_t size = 0;
+    bool overflow = false;
+    void* take(uint64_t count, uint64_t elem) {
+        uint64_t bytes, at;
+        if (!mul_ok(count, elem, &bytes) || !align_up_ok(size, 64, &at) || !add_ok(at, bytes, &size)) {
+            overflow = true;
+            return nullptr;
+        }
+        return base ? base + at : nullptr;
+    }
+    template <class T> T* take_as(uint64_t count) { return static_cast<T*>(take(count, sizeof(T))); }
+};
+}  // namespace detail
+
+status context::create(const model& mdl, const context_options* opt) {
+    using namespace detail;
+    context old(static_cast<context&&>(*this));
+    if (!mdl.is_loaded()) return fail(result::invalid_argument, no_offset, "context: the model is not loaded");
+    const context_options defaults;
+    const context_options& o = opt ? *opt : defaults;
+    const model::state& M = *mdl.state_;
+    const model_params& hp = M.hp;
+
+    if (o.n_ctx < 0 || o.n_batch < 0 || o.n_threads < 0 || o.n_threads > 1024)
+        return fail(result::invalid_argument, no_offset, "context: n_ctx %d, n_batch %d and n_threads %d must be non-negative (n_threads at most 1024)",
+                    o.n_ctx, o.n_batch, o.n_threads);
+    if (o.kv != kv_type::f16 && o.kv != kv_type::f32) return fail(result::invalid_argument, no_offset, "context: unknown kv_type %d", (int)o.kv);
+    const int32_t n_ctx = o.n_ctx ? o.n_ctx : (hp.n_ctx_train > 0 && hp.n_ctx_train < 4096 ? hp.n_ctx_train : 4096);
+    const int32_t n_batch = std::min(o.n_batch ? o.n_batch : 512, n_ctx);
+    int32_t n_threads = o.n_threads > 1 ? o.n_threads : 1;
+#ifdef AI_NO_THREADS
+    if (n_threads > 1 && !o.parallel.run) {
+        detail::log(o.log, log_level::warn, "context: built with AI_NO_THREADS; n_threads %d runs on the calling thread", n_threads);
+        n_threads = 1;
+    }
+#endif
+    const bool use_par = o.parallel.run != nullptr;
+    const int32_t mm_split = use_par ? n_threads * 4 : n_threads;
+    const int32_t n_slots = use_par ? std::max(mm_split, hp.n_head) : n_threads;
+    const int64_t q_dim = (int64_t)hp.n_head * hp.head_dim, kv_dim = (int64_t)hp.n_head_kv * hp.head_dim;
+    const int64_t max_cols = std::max<int64_t>(std::max<int64_t>(hp.n_embd, hp.n_ff), q_dim);
+    const uint64_t kv_elem = o.kv == kv_type::f16 ? 2 : 4;
+
+    // Everything in one block: measure, check the budget, allocate, then carve.
+    const auto carve = [&](rt_layout& lay, state* s) {
+        const uint64_t kv_count = (uint64_t)hp.n_layer * (uint64_t)n_ctx * (uint64_t)kv_dim;
+        void* kc = lay.take(kv_count, kv_elem);
+        void* vc = lay.take(kv_count, kv_elem);
+        const uint64_t kv_end = lay.size;
+        const uint64_t B = (uint64_t)n_batch;
+        float* bufs[10];
+        bufs[0] = lay.take_as<float>(B * (uint64_t)hp.n_embd);
+        bufs[1] = lay.take_as<float>(B * (uint64_t)hp.n_embd);
+        bufs[2] = lay.take_as<float>(B * (uint64_t)q_dim);
+        bufs[3] = lay.take_as<float>(B * (uint64_t)kv_dim);
+        bufs[4] = lay.take_as<float>(B * (uint64_t)kv_dim);
+        bufs[5] = lay.take_as<float>(B * (uint64_t)q_dim);
+        bufs[6] = lay.take_as<float>(B * (uint64_t)hp.n_ff);
+        bufs[7] = lay.take_as<float>(B * (uint64_t)hp.n_ff);
+        bufs[8] = lay.take_as<float>(B * (uint64_t)std::max(hp.rope_dims, 2));
+        bufs[9] = lay.take_as<float>((uint64_t)hp.n_vocab);
+        float* rb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)max_cols);
+        float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx);
+        float* kr = lay.take_as<float>((uint64_t)n_slots * (uint64_t)hp.head_dim);
+        if (s) {
+            s->k_cache = kc; s->v_cache = vc;
+            s->x = bufs[0]; s->xn = bufs[1]; s->q = bufs[2]; s->k = bufs[3]; s->v = bufs[4];
+            s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
+            s->rowbuf = rb; s->scores = sc; s->kvrow = kr;
+        }
+        return kv_end;
+    };
+    rt_layout measure;
+    const uint64_t kv_bytes = carve(measure, nullptr);
+    if (measure.overflow || measure.size > SIZE_MAX)
+        return fail(result::out_of_memory, no_offset, "context: n_ctx %d × %d layers is too large for the address space", n_ctx, hp.n_layer);
+#ifndef AI_NO_THREADS
+    const size_t threads_bytes = (!use_par && n_threads > 1) ? sizeof(rt_pool) + (size_t)(n_threads - 1) * sizeof(std::thread) : 0;
+#else
+    const size_t threads_bytes = 0;
+#endif
+    const uint64_t total = measure.size + sizeof(state) + threads_bytes;
+    if (o.memory_budget && total > o.memory_budget)
+        return fail(result::budget_exceeded, no_offset,
+                    "context: needs %llu bytes (KV cache %llu for %d tokens, scratch %llu), memory budget is %zu bytes",
+                    (unsigned long long)total, (unsigned long long)kv_bytes, n_ctx, (unsigned long long)(total - kv_bytes), o.memory_budget);
+
+    const allocator a = resolve(&o.alloc);
+    void* mem = mem_alloc(a, sizeof(state), alignof(state));
+    if (!mem) return fail(result::out_of_memory, no_offset, "out of memory");
+    state* s = new (mem) state();
+    state_ = s;
+    s->alloc = a;
+    s->log = o.log;
+    s->m = &M;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    s->kv = o.kv;
+    s->kv_elem = (size_t)kv_elem;
+    s->kv_dim = kv_dim;
+    s->q_dim = q_dim;
+    s->kv_bytes = (size_t)kv_bytes;
+    s->should_stop = o.should_stop;
+    s->should_stop_user = o.should_stop_user;
+    s->n_slots = n_slots;
+    s->max_cols = max_cols;
+    s->mm_split = mm_split;
+    s->par = o.parallel;
+    s->block_bytes = (size_t)measure.size;
+    s->block = mem_alloc(a, s->block_bytes);
+    if (!s->block) {
+        const size_t need = s->block_bytes;
+        s->block_bytes = 0;
+        context dead(static_cast<context&&>(*this));
+        return fail(result::out_of_memory, no_offset, "context: out of memory for %zu bytes (KV cache and scratch)", need);
+    }
+    rt_layout lay;
+    lay.base = static_cast<uint8_t*>(s->block);
+    carve(lay, s);
+    std::memset(s->logits, 0, (size_t)hp.n_vocab * sizeof(float));
+
+#ifndef AI_NO_THREADS
+    if (threads_bytes) {
+        void* pm = mem_alloc(a, sizeof(rt_pool), alignof(rt_pool));
+        void* tm = pm ? mem_alloc(a, (size_t)(n_threads - 1) * sizeof(std::thread), alignof(std::thread)) : nullptr;
+        if (!tm) {
+            mem_free(a, pm, sizeof(rt_pool));
+            context dead(static_cast<context&&>(*this));
+            return fail(result::out_of_memory, no_offset, "context: out of memory for the thread pool");
+        }
+        rt_pool* pool = new (pm) rt_pool();
+        pool->threads = static_cast<std::thread*>(tm);
+        s->threads_bytes = (size_t)(n_threads - 1) * sizeof(std::thread);
+        for (int32_t i = 0; i < n_threads - 1; ++i) {
+            new (&pool->threads[i]) std::thread(&rt_pool::worker, pool, i + 1);
+            pool->n_workers = i + 1;
+        }
+        s->pool = pool;
+    }
+#endif
+    detail::log(s->log, log_level::info, "context: n_ctx %d, n_batch %d, KV cache %s %zu bytes, %zu bytes in all, %d thread(s)%s", n_ctx,
+                n_batch, o.kv == kv_type::f16 ? "F16" : "F32", s->kv_bytes, memory_bytes(), n_threads,
+                use_par ? " via the caller's parallel_for" : "");
+    return status{};
+}
+
+status context::decode(const token_id* ids, int32_t n, float* logits_out, size_t logits_out_count) {
+    if (!state_) return detail::fail(result::invalid_argument, no_offset, "context: not created");
+    state& s = *state_;
+    const int32_t n_vocab = s.m->hp.n_vocab;
+    if (n < 0 || (n > 0 && !ids)) return detail::fail(result::invalid_argument, no_offset, "decode: %d tokens at a null pointer", n);
+    if (n == 0) return status{};
+    if (n > s.n_ctx - s.pos)
+        return detail::fail(result::out_of_range, no_offset, "decode: %d tokens at position %d exceed the context of %d tokens", n, s.pos, s.n_ctx);
+    for (int32_t i = 0; i < n; ++i)
+        if (ids[i] < 0 || ids[i] >= n_vocab)
+            return detail::fail(result::invalid_argument, no_offset, "decode: token %d (index %d) is not in the vocabulary of %d", ids[i], i, n_vocab);
+    if (logits_out && logits_out_count / (size_t)n < (size_t)n_vocab)
+        return detail::fail(result::invalid_argument, no_offset, "decode: logits_out holds %zu floats, %d tokens × %d need more", logits_out_count, n, n_vocab);
+
+    s.have_logits = false;
+    for (int32_t c = 0; c < n; c += s.n_batch) {
+        const int32_t nt = std::min(s.n_batch, n - c);
+        const bool last = c + nt == n;
+        float* out = logits_out ? logits_out + (size_t)c * n_vocab : last ? s.logits : nullptr;
+        status st = s.forward(ids + c, nt, out, logits_out != nullptr);
+        if (!st) return st;
+        s.pos += nt;
+    }
+    if (logits_out) std::memcpy(s.logits, logits_out + (size_t)(n - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
+    s.have_logits = true;
+    return status{};
+}
+
+const float* context::logits() const { return state_ && state_->have_logits ? state_->logits : nullptr; }
+int32_t context::position() const { return state_ ? state_->pos : 0; }
+int32_t context::n_ctx() const { return state_ ? state_->n_ctx : 0; }
+
+status context::rewind(int32_t pos) {
+    if (!state_) return detail::fail(result::invalid_argument, no_offset, "context: not created");
+    if (pos < 0 || pos > state_->pos)
+        return detail::fail(result::out_of_range, no_offset, "rewind: position %d is outside 0..%d", pos, state_->pos);
+    if (pos != state_->pos) state_->have_logits = false;
+    state_->pos = pos;
+    return status{};
+}
+
+size_t context::memory_bytes() const {
+    if (!state_) return 0;
+    size_t n = sizeof(state) + state_->block_bytes;
+#ifndef AI_NO_THREADS
+    if (state_->pool) n += sizeof(detail::rt_pool) + state_->threads_bytes;
+#endif
+    return n;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sampler
+// ------------------------------------------------------------------------------------------------
+// llama.cpp's samplers, in its common order: penalties, top-k, top-p, min-p, temperature, draw.
+// Candidates are ordered by (logit descending, id ascending) whenever an order matters, a total
+// order, so every standard library gives the same result. The random numbers are xoshiro256**
+// seeded by splitmix64: the same seed gives the same stream on every platform.
+
+struct sampler::state {
+    struct cand {
+        float logit;
+        int32_t id;
+    };
+    allocator alloc;
+    sampler_options o;
+    int32_t n_vocab = 0;
+    int32_t last_n = 64;
+    cand* cands = nullptr;       // [n_vocab]
+    int32_t* counts = nullptr;   // [n_vocab] occurrences in the history
+    token_id* hist = nullptr;    // [last_n] ring buffer
+    int32_t hist_len = 0, hist_head = 0;
+    uint64_t rng[4] = {0, 0, 0, 0};
+    size_t bytes = 0;
+    void* block = nullptr;
+
+    void seed() {
+        uint64_t z = o.seed;
+        for (uint64_t& r : rng) {  // splitmix64
+            z += 0x9e3779b97f4a7c15ull;
+            uint64_t t = z;
+            t = (t ^ (t >> 30)) * 0xbf58476d1ce4e5b9ull;
+            t = (t ^ (t >> 27)) * 0x94d049bb133111ebull;
+            r = t ^ (t >> 31);
+        }
+    }
+    uint64_t next() {  // xoshiro256**
+        const auto rotl = [](uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
+        const uint64_t result = rotl(rng[1] * 5, 7) * 9;
+        const uint64_t t = rng[1] << 17;
+        rng[2] ^= rng[0];
+        rng[3] ^= rng[1];
+        rng[1] ^= rng[2];
+        rng[0] ^= rng[3];
+        rng[2] ^= t;
+        rng[3] = rotl(rng[3], 45);
+        return result;
+    }
+    double uniform() { return (double)(next() >> 11) * 0x1p-53; }  // [0, 1)
+};
+
+namespace detail {
+inline bool rt_cand_before(const sampler::state::cand& a, const sampler::state::cand& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+}  // namespace detail
+
+namespace detail {
+inline void rt_sampler_free(sampler::state* s) {
+    if (!s) return;
+    const allocator a = s->alloc;
+    mem_free(a, s->block, s->bytes);
+    s->~state();
+    mem_free(a, s, sizeof(sampler::state));
+}
+}  // namespace detail
+
+sampler::~sampler() { detail::rt_sampler_free(state_); }
+
+status sampler::init(int32_t n_vocab, const sampler_options* opt, const allocator* alloc) {
+    using namespace detail;
+    const sampler_options o = opt ? *opt : sampler_options{};
+    if (n_vocab <= 0) return fail(result::invalid_argument, no_offset, "sampler: n_vocab %d must be positive", n_vocab);
+    if (std::isnan(o.temperature) || o.top_k < 0 || !(o.top_p >= 0) || !(o.min_p >= 0 && o.min_p <= 1) || !(o.repeat_penalty >= 0) ||
+        !std::isfinite(o.frequency_penalty) || !std::isfinite(o.presence_penalty) || o.penalty_last_n < 0)
+        return fail(result::invalid_argument, no_offset, "sampler: an option is out of range (top_k, penalty_last_n >= 0; top_p >= 0; min_p in [0, 1]; repeat_penalty >= 0)");
+    rt_sampler_free(state_);
+    state_ = nullptr;
+    const allocator a = resolve(alloc);
+    void* mem = mem_alloc(a, sizeof(state), alignof(state));
+    if (!mem) return fail(result::out_of_memory, no_offset, "out of memory");
+    state* s = new (mem) state();
+    s->alloc = a;
+    s->o = o;
+    s->n_vocab = n_vocab;
+    s->last_n = o.penalty_last_n ? o.penalty_last_n : 64;
+    rt_layout lay;
+    for (int pass = 0; pass < 2; ++pass) {
+        s->cands = lay.take_as<state::cand>((uint64_t)n_vocab);
+        s->counts = lay.take_as<int32_t>((uint64_t)n_vocab);
+        s->hist = lay.take_as<token_id>((uint64_t)s->last_n);
+        if (pass == 0) {
+            if (lay.overflow || lay.size > SIZE_MAX) {
+                rt_sampler_free(s);
+                return fail(result::out_of_memory, no_offset, "sampler: %d tokens is too large", n_vocab);
+            }
+            s->bytes = (size_t)lay.size;
+            s->block = mem_alloc(a, s->bytes);
+            if (!s->block) {
+                rt_sampler_free(s);
+                return fail(result::out_of_memory, no_offset, "sampler: out of memory for %zu bytes", (size_t)lay.size);
+            }
+            lay = rt_layout{};
+            lay.base = static_cast<uint8_t*>(s->block);
+        }
+    }
+    state_ = s;
+    reset();
+    return status{};
+}
+
+void sampler::reset() {
+    if (!state_) return;
+    std::memset(state_->counts, 0, (size_t)state_->n_vocab * sizeof(int32_t));
+    state_->hist_len = state_->hist_head = 0;
+    state_->seed();
+}
+
+void sampler::accept(token_id id) {
+    if (!state_ || id < 0 || id >= state_->n_vocab) return;
+    state& s = *state_;
+    if (s.hist_len == s.last_n) {  // full: the oldest token (at hist_head) leaves, id takes its place
+        --s.counts[s.hist[s.hist_head]];
+        s.hist[s.hist_head] = id;
+        s.hist_head = (s.hist_head + 1) % s.last_n;
+    } else {
+        s.hist[(s.hist_head + s.hist_len) % s.last_n] = id;
+        ++s.hist_len;
+    }
+    ++s.counts[id];
+}
+
+token_id sampler::sample(const float* logits) {
+    if (!state_ || !logits) return no_token;
+    state& s = *state_;
+    const sampler_options& o = s.o;
+    state::cand* c = s.cands;
+    int32_t n = s.n_vocab;
+    for (int32_t i = 0; i < n; ++i) c[i] = state::cand{logits[i], i};
+
+    // Penalties over the last N accepted tokens (llama.cpp): divide a positive logit by the repeat
+    // penalty, multiply a non-positive one; subtract count * frequency + presence.
+    const bool rep = o.repeat_penalty != 0.0f && o.repeat_penalty != 1.0f;
+    if (s.hist_len && (rep || o.frequency_penalty != 0.0f || o.presence_penalty != 0.0f)) {
+        for (int32_t i = 0; i < n; ++i) {
+            const int32_t cnt = s.counts[i];
+            if (!cnt) continue;
+            if (rep) c[i].logit = c[i].logit <= 0 ? c[i].logit * o.repeat_penalty : c[i].logit / o.repeat_penalty;
+            c[i].logit -= (float)cnt * o.frequency_penalty + o.presence_penalty;
+        }
+    }
+
+    if (!(o.temperature > 0.0f)) {  // greedy: the largest logit, the lowest id among equals
+        int32_t best = 0;
+        for (int32_t i = 1; i < n; ++i)
+            if (c[i].logit > c[best].logit) best = i;
+        return c[best].id;
+    }
+
+    bool sorted = false;
+    if (o.top_k > 0 && o.top_k < n) {  // top-k: the k largest
+        std::partial_sort(c, c + o.top_k, c + n, detail::rt_cand_before);
+        n = o.top_k;
+        sorted = true;
+    }
+    if (o.top_p > 0.0f && o.top_p < 1.0f) {  // top-p: the smallest prefix whose probability reaches p
+        if (!sorted) std::sort(c, c + n, detail::rt_cand_before);
+        sorted = true;
+        const float max = c[0].logit;
+        float sum = 0.0f;
+        for (int32_t i = 0; i < n; ++i) sum += std::exp(c[i].logit - max);
+        float cum = 0.0f;
+        for (int32_t i = 0; i < n; ++i) {
+            cum += std::exp(c[i].logit - max) / sum;
+            if (cum >= o.top_p) {
+                n = i + 1;
+                break;
+            }
+        }
+    }
+    if (o.min_p > 0.0f) {  // min-p: keep p_i >= min_p * p_max, i.e. logit >= max + log(min_p)
+        float max = c[0].logit;
+        for (int32_t i = 1; i < n; ++i) max = std::max(max, c[i].logit);
+        const float min_logit = max + std::log(o.min_p);
+        int32_t kept = 0;
+        for (int32_t i = 0; i < n; ++i)
+            if (c[i].logit >= min_logit) c[kept++] = c[i];
+        n = kept > 0 ? kept : 1;
+    }
+    for (int32_t i = 0; i < n; ++i) c[i].logit /= o.temperature;  // temperature
+
+    // Draw from softmax(logits) of what is left.
+    float max = c[0].logit;
+    for (int32_t i = 1; i < n; ++i) max = std::max(max, c[i].logit);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; ++i) sum += (double)std::exp(c[i].logit - max);
+    const double target = s.uniform() * sum;
+    double cum = 0.0;
+    for (int32_t i = 0; i < n; ++i) {
+        cum += (double)std::exp(c[i].logit - max);
+        if (target < cum) return c[i].id;
+    }
+    return c[n - 1].id;
+}
 
 // ================================================================================================
 // GGUF writing

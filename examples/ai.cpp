@@ -8,16 +8,23 @@
 //   ai dequant MODEL TENSOR --out FILE     the tensor as raw little-endian float32, storage order
 //   ai tokenize MODEL (--text T | --file F) [--no-bos] [--special]   token ids, one line
 //   ai tokenize MODEL --vocab-test FILE.inp [--special]             llama.cpp's test format
+//   ai run MODEL (-p PROMPT | --ids FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
+//          [--repeat-penalty R] [--seed S] [-t THREADS] [--ctx N] [--ignore-eos] [--json]
+//   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
 //
 // Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
 #define AI_IMPLEMENTATION
 #include "ai.hpp"
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +39,13 @@ int usage() {
                  "  tokenize MODEL (--text TEXT | --file FILE) [--no-bos] [--special]\n"
                  "                                    token ids, space separated, one line\n"
                  "  tokenize MODEL --vocab-test FILE.inp [--special]\n"
-                 "                                    one line of ids per test input (llama.cpp's format)\n");
+                 "                                    one line of ids per test input (llama.cpp's format)\n"
+                 "  run MODEL (-p PROMPT | --ids FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+                 "      [--repeat-penalty R] [--seed S] [-t THREADS] [--ctx N] [--ignore-eos] [--json]\n"
+                 "                                    generate text (defaults: -n 128, --temp 0.8, --top-k 40,\n"
+                 "                                    --top-p 0.95, --min-p 0.05, --seed 0; --temp 0 is greedy)\n"
+                 "  logits MODEL --ids FILE --out FILE [-t THREADS]\n"
+                 "                                    logits after every id (one batch), raw float32 rows\n");
     return 2;
 }
 
@@ -379,6 +392,193 @@ int cmd_tokenize(int argc, char** argv) {
     return 0;
 }
 
+// --- generation -----------------------------------------------------------------------------------
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double peak_rss_mb() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+bool read_ids(const char* path, std::vector<ai::token_id>* ids) {
+    std::string text;
+    if (!read_file(path, &text)) return false;
+    const char* p = text.c_str();
+    char* end = nullptr;
+    for (;;) {
+        const long v = std::strtol(p, &end, 10);
+        if (end == p) break;
+        ids->push_back((ai::token_id)v);
+        p = end;
+    }
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') ++p;
+    return *p == '\0';  // anything but ids and whitespace is an error
+}
+
+// Parses a number argument; false (and a usage error) when it is not one.
+template <class T> bool parse_num(const char* s, T* out) {
+    char* end = nullptr;
+    const double v = std::strtod(s, &end);
+    if (!s[0] || *end) return false;
+    *out = (T)v;
+    return true;
+}
+
+void json_ids(std::FILE* o, const std::vector<ai::token_id>& ids) {
+    std::fputc('[', o);
+    for (size_t i = 0; i < ids.size(); ++i) std::fprintf(o, i ? ",%d" : "%d", ids[i]);
+    std::fputc(']', o);
+}
+
+int cmd_run(int argc, char** argv) {
+    const char *path = nullptr, *prompt = nullptr, *ids_file = nullptr;
+    int n_predict = 128, threads = 1, n_ctx = 0;
+    bool ignore_eos = false, json = false;
+    ai::sampler_options so;
+    so.temperature = 0.8f;
+    so.top_k = 40;
+    so.top_p = 0.95f;
+    so.min_p = 0.05f;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        bool ok = true;
+        if (a == "--ignore-eos") ignore_eos = true;
+        else if (a == "--json") json = true;
+        else if (!v && a.size() && a[0] == '-') return usage();
+        else if (a == "-p") { prompt = v; ++i; }
+        else if (a == "--ids") { ids_file = v; ++i; }
+        else if (a == "-n") { ok = parse_num(v, &n_predict); ++i; }
+        else if (a == "--temp") { ok = parse_num(v, &so.temperature); ++i; }
+        else if (a == "--top-k") { ok = parse_num(v, &so.top_k); ++i; }
+        else if (a == "--top-p") { ok = parse_num(v, &so.top_p); ++i; }
+        else if (a == "--min-p") { ok = parse_num(v, &so.min_p); ++i; }
+        else if (a == "--repeat-penalty") { ok = parse_num(v, &so.repeat_penalty); ++i; }
+        else if (a == "--seed") { ok = parse_num(v, &so.seed); ++i; }
+        else if (a == "-t") { ok = parse_num(v, &threads); ++i; }
+        else if (a == "--ctx") { ok = parse_num(v, &n_ctx); ++i; }
+        else if (!path && a.size() && a[0] != '-') path = argv[i];
+        else return usage();
+        if (!ok) return usage();
+    }
+    if (!path || (!prompt == !ids_file) || n_predict < 0 || threads < 1 || n_ctx < 0) return usage();
+
+    const double t_load = now_s();
+    ai::model m;
+    ai::status st = m.load_file(path);
+    if (!st) return report(st, path);
+    const ai::tokenizer& tok = m.tokenizer();
+
+    std::vector<ai::token_id> prompt_ids;
+    if (ids_file) {
+        if (!read_ids(ids_file, &prompt_ids)) return report_text("not a list of token ids", ids_file);
+    } else {
+        ai::tokenize_options to;
+        to.parse_special = true;  // chat markup such as <|im_start|> in a prompt means the tokens
+        st = tokenize_all(tok, prompt, to, &prompt_ids);
+        if (!st) return report(st, path);
+    }
+    if (prompt_ids.empty()) return report_text("the prompt has no tokens", path);
+
+    ai::context_options co;
+    co.n_ctx = n_ctx;
+    co.n_threads = threads;
+    ai::context ctx;
+    st = ctx.create(m, &co);
+    if (!st) return report(st, path);
+    const int32_t n_vocab = m.params().n_vocab;
+    ai::sampler smp;
+    st = smp.init(n_vocab, &so);
+    if (!st) return report(st, path);
+    for (ai::token_id id : prompt_ids) smp.accept(id);
+    const double load_s = now_s() - t_load;
+
+    const double t0 = now_s();
+    st = ctx.decode(prompt_ids.data(), (int32_t)prompt_ids.size());
+    if (!st) return report(st, path);
+    const double t1 = now_s();
+
+    std::vector<ai::token_id> out_ids;
+    std::string text;
+    ai::detokenize_stream stream(tok);
+    char buf[256];
+    auto emit = [&](size_t n) {
+        text.append(buf, n);
+        if (!json) { std::fwrite(buf, 1, n, stdout); std::fflush(stdout); }
+    };
+    bool context_full = false;
+    for (int i = 0; i < n_predict; ++i) {
+        const ai::token_id id = smp.sample(ctx.logits());
+        smp.accept(id);
+        out_ids.push_back(id);
+        if (!ignore_eos && tok.is_eog(id)) break;
+        emit(stream.feed(id, buf, sizeof buf));
+        if (i + 1 == n_predict) break;
+        if (ctx.position() >= ctx.n_ctx()) { context_full = true; break; }
+        st = ctx.decode(&id, 1);
+        if (!st) return report(st, path);
+    }
+    emit(stream.flush(buf, sizeof buf));
+    const double t2 = now_s();
+    // Tokens decoded after the prompt: each generated token but the last was fed back.
+    const size_t n_decoded = out_ids.size() > 1 ? out_ids.size() - 1 : 0;
+    const double prefill_tps = (double)prompt_ids.size() / (t1 - t0);
+    const double decode_tps = n_decoded && t2 > t1 ? (double)n_decoded / (t2 - t1) : 0.0;
+    if (json) {
+        std::fputs("{\"prompt_ids\":", stdout);
+        json_ids(stdout, prompt_ids);
+        std::fputs(",\"ids\":", stdout);
+        json_ids(stdout, out_ids);
+        std::fputs(",\"text\":", stdout);
+        json_string(stdout, text);
+        std::printf(",\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,\"peak_rss_mb\":%.1f}\n", prefill_tps, decode_tps, peak_rss_mb());
+    } else {
+        std::printf("\n");
+        std::fprintf(stderr, "\n[%zu prompt tokens at %.1f tok/s, %zu generated at %.1f tok/s, load %.0f ms, peak RSS %.1f MB%s]\n",
+                     prompt_ids.size(), prefill_tps, out_ids.size(), decode_tps, load_s * 1000.0, peak_rss_mb(),
+                     context_full ? ", stopped: context full" : "");
+    }
+    return 0;
+}
+
+int cmd_logits(int argc, char** argv) {
+    const char *path = nullptr, *ids_file = nullptr, *out = nullptr;
+    int threads = 1;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--ids" && i + 1 < argc) ids_file = argv[++i];
+        else if (a == "--out" && i + 1 < argc) out = argv[++i];
+        else if (a == "-t" && i + 1 < argc) { if (!parse_num(argv[++i], &threads)) return usage(); }
+        else if (!path && a.size() && a[0] != '-') path = argv[i];
+        else return usage();
+    }
+    if (!path || !ids_file || !out || threads < 1) return usage();
+    std::vector<ai::token_id> ids;
+    if (!read_ids(ids_file, &ids)) return report_text("not a list of token ids", ids_file);
+    if (ids.empty()) return report_text("no token ids", ids_file);
+    ai::model m;
+    ai::status st = m.load_file(path);
+    if (!st) return report(st, path);
+    ai::context_options co;
+    co.n_threads = threads;
+    co.n_ctx = std::max<int>((int)ids.size(), 64);  // one batch of all ids, as the oracle does
+    co.n_batch = co.n_ctx;
+    ai::context ctx;
+    st = ctx.create(m, &co);
+    if (!st) return report(st, path);
+    const size_t n_vocab = (size_t)m.params().n_vocab;
+    std::vector<float> logits(ids.size() * n_vocab);
+    st = ctx.decode(ids.data(), (int32_t)ids.size(), logits.data(), logits.size());
+    if (!st) return report(st, path);
+    std::FILE* o = std::fopen(out, "wb");
+    if (!o) return report_text("cannot create the output file", out);
+    const bool ok = std::fwrite(logits.data(), sizeof(float), logits.size(), o) == logits.size();
+    if (std::fclose(o) != 0 || !ok) return report_text("write failed", out);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -387,6 +587,8 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(argc - 2, argv + 2);
     if (cmd == "dequant") return cmd_dequant(argc - 2, argv + 2);
     if (cmd == "tokenize") return cmd_tokenize(argc - 2, argv + 2);
+    if (cmd == "run") return cmd_run(argc - 2, argv + 2);
+    if (cmd == "logits") return cmd_logits(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") { usage(); return 0; }
     return usage();
 }

@@ -4,9 +4,11 @@
 //   make_model OUT.gguf [--arch llama|qwen2|qwen3] [--dim 256] [--layers 2] [--ff 512]
 //              [--vocab 512] [--heads 4] [--kv-heads 2] [--head-dim N] [--ctx 512]
 //              [--type F32|F16|BF16|Q8_0|...] [--tied] [--rope-freqs] [--seed 1] [--scale S]
+//              [--rope-scaling linear|yarn:FACTOR[:ORIG_CTX]]
 //
 // Weights are Gaussian with std `scale / sqrt(fan_in)` so activations keep their size through the
-// layers and the logits come out peaked but not one-hot. Norm weights are 1 + small noise. The
+// layers and the logits come out peaked but not one-hot (output.weight, and token_embd.weight when
+// --tied, get 3 × that). Norm weights are 1 + small noise. The
 // vocabulary is a SentencePiece-style one (control tokens, 256 byte tokens, then letter pieces), so
 // llama.cpp's loader accepts the file. --type quantizes the 2-D weight matrices with our own
 // quantizer; norms and biases stay F32 as llama.cpp keeps them.
@@ -24,7 +26,7 @@
 namespace {
 
 struct options {
-    std::string out, arch = "llama", type = "F32";
+    std::string out, arch = "llama", type = "F32", rope_scaling;
     int dim = 256, layers = 2, ff = 512, vocab = 512, heads = 4, kv_heads = 2, head_dim = 0, ctx = 512;
     bool tied = false, rope_freqs = false;
     unsigned seed = 1;
@@ -107,6 +109,7 @@ int main(int argc, char** argv) {
         else if (a == "--ctx") o.ctx = std::atoi(v);
         else if (a == "--seed") o.seed = (unsigned)std::strtoul(v, nullptr, 10);
         else if (a == "--scale") o.scale = (float)std::atof(v);
+        else if (a == "--rope-scaling") o.rope_scaling = v;
         else return fail(("unknown option " + a).c_str());
     }
     if (o.out.empty()) return fail("usage: make_model OUT.gguf [options] (see the source)");
@@ -135,6 +138,14 @@ int main(int argc, char** argv) {
                 ok(w.set_f32(p + "rope.freq_base", o.arch == "llama" ? 10000.0f : 1000000.0f)) &&
                 ok(w.set_u32(p + "rope.dimension_count", (uint32_t)head_dim));
     if (good && o.head_dim) good = ok(w.set_u32(p + "attention.key_length", (uint32_t)head_dim)) && ok(w.set_u32(p + "attention.value_length", (uint32_t)head_dim));
+    if (good && !o.rope_scaling.empty()) {  // rope.scaling.{type,factor,original_context_length}
+        const size_t c1 = o.rope_scaling.find(':'), c2 = o.rope_scaling.find(':', c1 == std::string::npos ? c1 : c1 + 1);
+        if (c1 == std::string::npos) return fail("--rope-scaling wants TYPE:FACTOR[:ORIG_CTX]");
+        good = ok(w.set_string(p + "rope.scaling.type", o.rope_scaling.substr(0, c1))) &&
+               ok(w.set_f32(p + "rope.scaling.factor", (float)std::atof(o.rope_scaling.c_str() + c1 + 1)));
+        if (good && c2 != std::string::npos)
+            good = ok(w.set_u32(p + "rope.scaling.original_context_length", (uint32_t)std::atoi(o.rope_scaling.c_str() + c2 + 1)));
+    }
 
     // A SentencePiece-style vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces.
     std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
@@ -166,7 +177,10 @@ int main(int argc, char** argv) {
 
     // --- tensors, in llama.cpp's names and GGUF shapes (ne[0] = input size)
     const int64_t d = o.dim, q_out = (int64_t)o.heads * head_dim, kv_out = (int64_t)o.kv_heads * head_dim;
-    bool ok_t = m.add("token_embd.weight", m.gaussian((size_t)(d * o.vocab), 1.0f), {d, o.vocab}, true);
+    // Tied: the embedding doubles as the output matrix, so it gets output.weight's std (the input
+    // side does not care: the first RMSNorm removes the scale).
+    const float embd_std = o.tied ? 3.0f * o.scale / std::sqrt((float)d) : 1.0f;
+    bool ok_t = m.add("token_embd.weight", m.gaussian((size_t)(d * o.vocab), embd_std), {d, o.vocab}, true);
     for (int l = 0; ok_t && l < o.layers; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         ok_t = m.norm(b + "attn_norm.weight", d) && m.matrix(b + "attn_q.weight", d, q_out, o.scale) &&
