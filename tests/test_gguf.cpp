@@ -336,20 +336,24 @@ TEST_CASE("hostile headers are rejected before allocating") {
 }
 
 namespace {
-std::vector<uint8_t> sample_file() {
-    ai::gguf_writer w;
-    const std::string_view toks[4] = {"a", "bb", "ccc", ""};
-    const uint32_t ids[3] = {1, 2, 3};
+// Keys of four kinds, two tensors and a non-default alignment: small enough to mutate at every byte.
+void fill_sample(ai::gguf_writer& w) {
+    static const std::string_view toks[4] = {"a", "bb", "ccc", ""};
+    static const uint32_t ids[3] = {1, 2, 3};
+    static float data[2][64];
+    for (int i = 0; i < 64; ++i) { data[0][i] = (float)i; data[1][i] = -(float)i; }
+    const int64_t ne[2] = {16, 4};
     REQUIRE(w.set_string("general.architecture", "llama").ok());
     REQUIRE(w.set_string_array("tokenizer.ggml.tokens", toks, 4).ok());
     REQUIRE(w.set_array("ids", ai::gguf_type::u32, ids, 3).ok());
     REQUIRE(w.set_f32("eps", 1e-5f).ok());
     REQUIRE(w.set_alignment(64).ok());
-    static float data[2][64];
-    for (int i = 0; i < 64; ++i) { data[0][i] = (float)i; data[1][i] = -(float)i; }
-    const int64_t ne[2] = {16, 4};
     REQUIRE(w.add_tensor("x", ai::tensor_type::f32, 2, ne, data[0], sizeof data[0]).ok());
     REQUIRE(w.add_tensor("y", ai::tensor_type::f32, 2, ne, data[1], sizeof data[1]).ok());
+}
+std::vector<uint8_t> sample_file() {
+    ai::gguf_writer w;
+    fill_sample(w);
     return write_to_vector(w);
 }
 }  // namespace
@@ -499,18 +503,7 @@ TEST_CASE("files: mapped and read give the same view; write_file round-trips; lo
     {
         // Write through the writer's file path, then compare with the memory image.
         ai::gguf_writer w;
-        const std::string_view toks[4] = {"a", "bb", "ccc", ""};
-        const uint32_t ids[3] = {1, 2, 3};
-        REQUIRE(w.set_string("general.architecture", "llama").ok());
-        REQUIRE(w.set_string_array("tokenizer.ggml.tokens", toks, 4).ok());
-        REQUIRE(w.set_array("ids", ai::gguf_type::u32, ids, 3).ok());
-        REQUIRE(w.set_f32("eps", 1e-5f).ok());
-        REQUIRE(w.set_alignment(64).ok());
-        static float data[2][64];
-        for (int i = 0; i < 64; ++i) { data[0][i] = (float)i; data[1][i] = -(float)i; }
-        const int64_t ne[2] = {16, 4};
-        REQUIRE(w.add_tensor("x", ai::tensor_type::f32, 2, ne, data[0], sizeof data[0]).ok());
-        REQUIRE(w.add_tensor("y", ai::tensor_type::f32, 2, ne, data[1], sizeof data[1]).ok());
+        fill_sample(w);
         std::snprintf(path, sizeof path, "/tmp/ai_test_gguf_%d.gguf", (int)img.size());
         REQUIRE(w.write_file(path).ok());
     }
