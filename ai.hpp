@@ -177,12 +177,70 @@ AI_API uint16_t f32_to_bf16(float f);
 // and in ai::simd (xsimd, for the instruction set the implementation's translation unit was
 // compiled for: build it with -march=native or -mavx2 -mfma to get more than SSE2). The tests run
 // both on the same inputs. Without xsimd (or with AI_NO_SIMD) ai::simd forwards to ai::ref.
+//
+// Quantized matrix-vector products follow llama.cpp's "vec_dot" scheme: the activation row is
+// rounded once per matrix product to an 8-bit format (quantize_act_*), then every weight row is
+// dotted with it in integers per block, scaled in float per block. Pairings (as llama.cpp's):
+//   Q4_0, Q5_0, Q8_0, IQ4_NL   with Q8_0  (32-blocks: d = absmax/127, q = round-half-even(x*127/absmax))
+//   Q4_1, Q5_1                 with Q8_1  (Q8_0 plus s = d * sum(q), for the weights' offset m)
+//   Q2_K, Q3_K, Q4_K .. Q6_K   with Q8_K  (256-blocks, f32 d, 16-sums `bsums` for the mins)
+//   F32, F16, BF16             with the float activations themselves (a points at n floats)
+// vec_dot_<w>_<a>(w, a, n) = sum over the n elements of dequant(w)[i] * dequant(a)[i]; n is a
+// multiple of the larger block size of the pair. The per-block integer sums are exact, so ai::ref
+// and ai::simd differ only in the order of the float additions across blocks.
+using vec_dot_fn = float (*)(const void* w, const void* a, int64_t n);
+using quantize_act_fn = void (*)(const float* x, void* dst, int64_t n);
 namespace ref {
 AI_API float dot_f32(const float* a, const float* b, int64_t n);  // sum of a[i]*b[i]
+AI_API void quantize_act_q8_0(const float* x, void* dst, int64_t n);  // n % 32 == 0
+AI_API void quantize_act_q8_1(const float* x, void* dst, int64_t n);  // n % 32 == 0
+AI_API void quantize_act_q8_k(const float* x, void* dst, int64_t n);  // n % 256 == 0
+AI_API float vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q5_1_q8_1(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_f32_f32(const void* w, const void* a, int64_t n);   // w 4-byte aligned
+AI_API float vec_dot_f16_f32(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_bf16_f32(const void* w, const void* a, int64_t n);
+// The kernel for weight type `w` and the activation format it wants (q8_0, q8_1, q8_k, or f32
+// for plain float); nullptr when `w` has none (the caller then dequantizes the row).
+AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
+// The activation quantizer for q8_0 / q8_1 / q8_k; nullptr for any other type.
+AI_API quantize_act_fn quantize_act(tensor_type act);
 }  // namespace ref
 namespace simd {
 AI_API float dot_f32(const float* a, const float* b, int64_t n);
+AI_API void quantize_act_q8_0(const float* x, void* dst, int64_t n);  // n % 32 == 0
+AI_API void quantize_act_q8_1(const float* x, void* dst, int64_t n);  // n % 32 == 0
+AI_API void quantize_act_q8_k(const float* x, void* dst, int64_t n);  // n % 256 == 0
+AI_API float vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q5_1_q8_1(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_f32_f32(const void* w, const void* a, int64_t n);   // w 4-byte aligned
+AI_API float vec_dot_f16_f32(const void* w, const void* a, int64_t n);
+AI_API float vec_dot_bf16_f32(const void* w, const void* a, int64_t n);
+// The kernel for weight type `w` and the activation format it wants (q8_0, q8_1, q8_k, or f32
+// for plain float); nullptr when `w` has none (the caller then dequantizes the row).
+AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
+// The activation quantizer for q8_0 / q8_1 / q8_k; nullptr for any other type.
+AI_API quantize_act_fn quantize_act(tensor_type act);
 AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
+AI_API const char* int8_kernels();  // "avx512vnni", "avx2", or "scalar": what vec_dot runs on
 }  // namespace simd
 
 // ================================================================================================
@@ -564,6 +622,10 @@ struct context_options {
     // (the context stays valid: the tokens already committed are kept).
     bool (*should_stop)(void* user) = nullptr;
     void* should_stop_user = nullptr;
+    // Matrix products on quantized weights round the activations to 8 bits first and use integer
+    // dot products, as llama.cpp does: several times faster decode, with llama.cpp's kind of
+    // rounding error. Off (zero): activations stay float32, the more exact path.
+    bool quantize_activations = false;
     allocator alloc;
     logger log;
 };
@@ -694,6 +756,9 @@ private:
 #if __has_include(<xsimd/xsimd.hpp>)
 #include <xsimd/xsimd.hpp>
 #define AI_HAVE_XSIMD 1
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>  // the int8 dot products (xsimd has no maddubs / vpdpbusd)
+#endif
 #endif
 #endif
 #ifndef AI_HAVE_XSIMD
@@ -2175,6 +2240,768 @@ const char* simd::arch_name() { return xsimd::default_arch::name(); }
 float simd::dot_f32(const float* a, const float* b, int64_t n) { return ref::dot_f32(a, b, n); }
 const char* simd::arch_name() { return "scalar"; }
 #endif
+
+// ---- Activation quantizers (the rows a matrix product multiplies) ------------------------------
+// Q8_0 / Q8_1 as llama.cpp's x86 build rounds them (quantize_row_q8_0/1 with AVX): the multiplier
+// is 127/absmax (not 1/d) and rounding is half to even. Q8_K is llama.cpp's reference quantizer,
+// which every llama.cpp build uses: ai::ref::from_float(q8_k).
+
+void ref::quantize_act_q8_0(const float* x, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, x += detail::qk) {
+        float amax = 0;
+        for (int j = 0; j < detail::qk; ++j) amax = std::max(amax, std::fabs(x[j]));
+        const float id = amax != 0 ? 127.0f / amax : 0.0f;
+        detail::block_q8_0 b;
+        b.d = f32_to_f16(amax / 127.0f);
+        for (int j = 0; j < detail::qk; ++j) b.qs[j] = int8_t(detail::round_even_clamp(x[j] * id, -127, 127));
+        detail::store_block(dst, i, b);
+    }
+}
+void ref::quantize_act_q8_1(const float* x, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, x += detail::qk) {
+        float amax = 0;
+        for (int j = 0; j < detail::qk; ++j) amax = std::max(amax, std::fabs(x[j]));
+        const float d = amax / 127.0f;
+        const float id = amax != 0 ? 127.0f / amax : 0.0f;
+        detail::block_q8_1 b;
+        b.d = f32_to_f16(d);
+        int sum = 0;
+        for (int j = 0; j < detail::qk; ++j) {
+            b.qs[j] = int8_t(detail::round_even_clamp(x[j] * id, -127, 127));
+            sum += b.qs[j];
+        }
+        b.s = f32_to_f16(d * float(sum));
+        detail::store_block(dst, i, b);
+    }
+}
+void ref::quantize_act_q8_k(const float* x, void* dst, int64_t n) { ref::quantize_row_q8_k(x, dst, n); }
+
+// ---- Reference dot products: unpack a block's integers, sum in int, scale in float ------------
+
+namespace detail {
+// q[0..32) of a block whose nibbles follow q4_0's layout (element j low nibble of qs[j], j+16 high).
+inline void unpack_nibbles32(const uint8_t* qs, int* q) {
+    for (int j = 0; j < 16; ++j) {
+        q[j] = qs[j] & 15;
+        q[j + 16] = qs[j] >> 4;
+    }
+}
+inline int fifth_bit(const uint8_t* qh, int j) { return (qh[j / 8] >> (j % 8)) & 1; }  // bit j of a LE u32
+inline int idot(const int* q, const int8_t* a, int n) {
+    int s = 0;
+    for (int j = 0; j < n; ++j) s += q[j] * a[j];
+    return s;
+}
+// Q2_K .. Q6_K: the 256 integer levels of a super-block, in element order (layouts: block_q*_k).
+inline void unpack_q2_k(const block_q2_k& b, int* q) {
+    for (int e = 0; e < qk_k; ++e) q[e] = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+}
+inline void unpack_q3_k(const block_q3_k& b, int* q) {  // q - 4, in -4..3
+    for (int e = 0; e < qk_k; ++e) {
+        const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+        const int low = (b.qs[32 * h + l] >> (2 * s)) & 3;
+        const int high = (b.hmask[l] >> (4 * h + s)) & 1;
+        q[e] = (low | high << 2) - 4;
+    }
+}
+inline void unpack_q4_k(const uint8_t* qs, int* q) {
+    for (int e = 0; e < qk_k; ++e) q[e] = (qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 15;
+}
+inline void unpack_q6_k(const block_q6_k& b, int* q) {  // q - 32, in -32..31
+    for (int e = 0; e < qk_k; ++e) {
+        const int h = e / 128, k = (e / 32) % 4, l = e % 32;
+        const int low = (b.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 15;
+        const int high = (b.qh[32 * h + l] >> (2 * k)) & 3;
+        q[e] = (low | high << 4) - 32;
+    }
+}
+}  // namespace detail
+
+float ref::vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk; ++i) {
+        const auto x = detail::load_block<detail::block_q4_0>(w, i);
+        const auto y = detail::load_block<detail::block_q8_0>(a, i);
+        int q[32];
+        detail::unpack_nibbles32(x.qs, q);
+        for (int& v : q) v -= 8;
+        sum += float(detail::idot(q, y.qs, 32)) * (f16_to_f32(x.d) * f16_to_f32(y.d));
+    }
+    return sum;
+}
+float ref::vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk; ++i) {
+        const auto x = detail::load_block<detail::block_q4_1>(w, i);
+        const auto y = detail::load_block<detail::block_q8_1>(a, i);
+        int q[32];
+        detail::unpack_nibbles32(x.qs, q);
+        // sum (d q + m)(dy qy) = d dy sum(q qy) + m s
+        sum += float(detail::idot(q, y.qs, 32)) * (f16_to_f32(x.d) * f16_to_f32(y.d)) + f16_to_f32(x.m) * f16_to_f32(y.s);
+    }
+    return sum;
+}
+float ref::vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk; ++i) {
+        const auto x = detail::load_block<detail::block_q5_0>(w, i);
+        const auto y = detail::load_block<detail::block_q8_0>(a, i);
+        int q[32];
+        detail::unpack_nibbles32(x.qs, q);
+        for (int j = 0; j < 32; ++j) q[j] = (q[j] | detail::fifth_bit(x.qh, j) << 4) - 16;
+        sum += float(detail::idot(q, y.qs, 32)) * (f16_to_f32(x.d) * f16_to_f32(y.d));
+    }
+    return sum;
+}
+float ref::vec_dot_q5_1_q8_1(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk; ++i) {
+        const auto x = detail::load_block<detail::block_q5_1>(w, i);
+        const auto y = detail::load_block<detail::block_q8_1>(a, i);
+        int q[32];
+        detail::unpack_nibbles32(x.qs, q);
+        for (int j = 0; j < 32; ++j) q[j] |= detail::fifth_bit(x.qh, j) << 4;
+        sum += float(detail::idot(q, y.qs, 32)) * (f16_to_f32(x.d) * f16_to_f32(y.d)) + f16_to_f32(x.m) * f16_to_f32(y.s);
+    }
+    return sum;
+}
+float ref::vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk; ++i) {
+        const auto x = detail::load_block<detail::block_q8_0>(w, i);
+        const auto y = detail::load_block<detail::block_q8_0>(a, i);
+        int q[32];
+        for (int j = 0; j < 32; ++j) q[j] = x.qs[j];
+        sum += float(detail::idot(q, y.qs, 32)) * (f16_to_f32(x.d) * f16_to_f32(y.d));
+    }
+    return sum;
+}
+float ref::vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk; ++i) {
+        const auto x = detail::load_block<detail::block_iq4_nl>(w, i);
+        const auto y = detail::load_block<detail::block_q8_0>(a, i);
+        int q[32];
+        detail::unpack_nibbles32(x.qs, q);
+        for (int& v : q) v = detail::kvalues_iq4nl[v];
+        sum += float(detail::idot(q, y.qs, 32)) * (f16_to_f32(x.d) * f16_to_f32(y.d));
+    }
+    return sum;
+}
+
+// K-quants: per super-block, isum = sum over sub-blocks of scale * (q . a) and msum = sum of
+// min * (sum of a) from Q8_K's bsums; result d * dy * isum - dmin * dy * msum.
+float ref::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const auto x = detail::load_block<detail::block_q2_k>(w, i);
+        const auto y = detail::load_block<detail::block_q8_k>(a, i);
+        int q[256];
+        detail::unpack_q2_k(x, q);
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 16; ++j) {
+            isum += (x.scales[j] & 15) * detail::idot(q + 16 * j, y.qs + 16 * j, 16);
+            msum += (x.scales[j] >> 4) * y.bsums[j];
+        }
+        sum += y.d * f16_to_f32(x.d) * float(isum) - y.d * f16_to_f32(x.dmin) * float(msum);
+    }
+    return sum;
+}
+float ref::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const auto x = detail::load_block<detail::block_q3_k>(w, i);
+        const auto y = detail::load_block<detail::block_q8_k>(a, i);
+        int q[256];
+        detail::unpack_q3_k(x, q);
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) isum += (detail::q3_k_scale(x.scales, j) - 32) * detail::idot(q + 16 * j, y.qs + 16 * j, 16);
+        sum += y.d * f16_to_f32(x.d) * float(isum);
+    }
+    return sum;
+}
+float ref::vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const auto x = detail::load_block<detail::block_q4_k>(w, i);
+        const auto y = detail::load_block<detail::block_q8_k>(a, i);
+        int q[256];
+        detail::unpack_q4_k(x.qs, q);
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc, m;
+            detail::unpack_scale_min_k4(j, x.scales, &sc, &m);
+            isum += sc * detail::idot(q + 32 * j, y.qs + 32 * j, 32);
+            msum += m * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+        }
+        sum += y.d * f16_to_f32(x.d) * float(isum) - y.d * f16_to_f32(x.dmin) * float(msum);
+    }
+    return sum;
+}
+float ref::vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const auto x = detail::load_block<detail::block_q5_k>(w, i);
+        const auto y = detail::load_block<detail::block_q8_k>(a, i);
+        int q[256];
+        detail::unpack_q4_k(x.qs, q);
+        for (int e = 0; e < detail::qk_k; ++e) q[e] |= ((x.qh[e % 32] >> (e / 32)) & 1) << 4;
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc, m;
+            detail::unpack_scale_min_k4(j, x.scales, &sc, &m);
+            isum += sc * detail::idot(q + 32 * j, y.qs + 32 * j, 32);
+            msum += m * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+        }
+        sum += y.d * f16_to_f32(x.d) * float(isum) - y.d * f16_to_f32(x.dmin) * float(msum);
+    }
+    return sum;
+}
+float ref::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const auto x = detail::load_block<detail::block_q6_k>(w, i);
+        const auto y = detail::load_block<detail::block_q8_k>(a, i);
+        int q[256];
+        detail::unpack_q6_k(x, q);
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) isum += x.scales[j] * detail::idot(q + 16 * j, y.qs + 16 * j, 16);
+        sum += y.d * f16_to_f32(x.d) * float(isum);
+    }
+    return sum;
+}
+
+// Plain rows against float activations, element by element (memcpy: rows need no alignment).
+float ref::vec_dot_f32_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        float v;
+        std::memcpy(&v, p + 4 * i, 4);
+        sum += v * x[i];
+    }
+    return sum;
+}
+float ref::vec_dot_f16_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        sum += f16_to_f32(h) * x[i];
+    }
+    return sum;
+}
+float ref::vec_dot_bf16_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        sum += bf16_to_f32(h) * x[i];
+    }
+    return sum;
+}
+
+// One table for both namespaces: the kernel of each weight type and its activation format.
+#define AI_VEC_DOT_TABLE(NS)                                                                    \
+    vec_dot_fn NS::vec_dot(tensor_type w, tensor_type* act) {                                   \
+        tensor_type a = tensor_type::q8_0;                                                      \
+        vec_dot_fn f = nullptr;                                                                 \
+        switch (w) {                                                                            \
+        case tensor_type::q4_0: f = NS::vec_dot_q4_0_q8_0; break;                               \
+        case tensor_type::q5_0: f = NS::vec_dot_q5_0_q8_0; break;                               \
+        case tensor_type::q8_0: f = NS::vec_dot_q8_0_q8_0; break;                               \
+        case tensor_type::iq4_nl: f = NS::vec_dot_iq4_nl_q8_0; break;                           \
+        case tensor_type::q4_1: f = NS::vec_dot_q4_1_q8_1; a = tensor_type::q8_1; break;        \
+        case tensor_type::q5_1: f = NS::vec_dot_q5_1_q8_1; a = tensor_type::q8_1; break;        \
+        case tensor_type::q2_k: f = NS::vec_dot_q2_k_q8_k; a = tensor_type::q8_k; break;        \
+        case tensor_type::q3_k: f = NS::vec_dot_q3_k_q8_k; a = tensor_type::q8_k; break;        \
+        case tensor_type::q4_k: f = NS::vec_dot_q4_k_q8_k; a = tensor_type::q8_k; break;        \
+        case tensor_type::q5_k: f = NS::vec_dot_q5_k_q8_k; a = tensor_type::q8_k; break;        \
+        case tensor_type::q6_k: f = NS::vec_dot_q6_k_q8_k; a = tensor_type::q8_k; break;        \
+        case tensor_type::f32: f = NS::vec_dot_f32_f32; a = tensor_type::f32; break;            \
+        case tensor_type::f16: f = NS::vec_dot_f16_f32; a = tensor_type::f32; break;            \
+        case tensor_type::bf16: f = NS::vec_dot_bf16_f32; a = tensor_type::f32; break;          \
+        default: break;                                                                         \
+        }                                                                                       \
+        if (act) *act = f ? a : tensor_type::f32;                                               \
+        return f;                                                                               \
+    }                                                                                           \
+    quantize_act_fn NS::quantize_act(tensor_type act) {                                         \
+        switch (act) {                                                                          \
+        case tensor_type::q8_0: return NS::quantize_act_q8_0;                                   \
+        case tensor_type::q8_1: return NS::quantize_act_q8_1;                                   \
+        case tensor_type::q8_k: return NS::quantize_act_q8_k;                                   \
+        default: return nullptr;                                                                \
+        }                                                                                       \
+    }
+AI_VEC_DOT_TABLE(ref)
+AI_VEC_DOT_TABLE(simd)
+#undef AI_VEC_DOT_TABLE
+
+// ---- ai::simd int8 kernels ----------------------------------------------------------------------
+// xsimd has no int8 multiply-add (maddubs / vpdpbusd / sdot), so on x86 with AVX2 + FMA + F16C the
+// kernels below call the intrinsics on 256-bit registers, as STYLE.md's xsimd notes suggest: one
+// 32-element block (or K-quant chunk) per register, u8 x s8 products summed in int32 lanes
+// (vpdpbusd with AVX512-VNNI, else maddubs + madd: no saturation, since every unsigned operand is
+// at most 63 or comes from the abs/sign trick and the activations lie in -127..127), the block's
+// scale applied in float with FMA. Elsewhere (SSE-only x86, NEON, AI_NO_SIMD) they run the
+// ai::ref code. Whole rows only: n is a multiple of the block size, so there is no tail.
+#if AI_HAVE_XSIMD && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define AI_X86_INT8 1
+#else
+#define AI_X86_INT8 0
+#endif
+
+#if AI_X86_INT8
+namespace detail {
+inline __m256i x86_load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+// Decode streams every weight once from memory; the hardware prefetcher alone reaches about 3 GB/s
+// on one core here, so the kernels ask for the bytes 2 KiB ahead (into the next rows; a prefetch
+// past the end of the weights is harmless). Doubles the single-core rate of Q4_0 / Q4_1 rows.
+inline void x86_prefetch(const void* p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(static_cast<const char*>(p) + 2048 + o, _MM_HINT_T0);
+}
+inline float x86_f16(uint16_t h) { return _cvtsh_ss(h); }
+inline float x86_f16_at(const void* p) {  // an f16 field of a packed block
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+inline float x86_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+inline int x86_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+// 16 bytes of nibbles -> 32 bytes 0..15: the low nibbles (elements 0..15), then the high ones.
+inline __m256i x86_nibbles32(const uint8_t* qs) {
+    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(15));
+}
+// The 32 bits of a little-endian u32 -> 32 bytes, 0xFF where the bit is set.
+inline __m256i x86_bits32(const uint8_t* qh) {
+    uint32_t v;
+    std::memcpy(&v, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+// Sums of u[i] * s[i] (u unsigned, s signed bytes) over groups of 4 bytes: 8 int32 lanes.
+inline __m256i x86_dot_us(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+// The same for two signed operands: |x| * (y with x's sign).
+inline __m256i x86_dot_ss(__m256i x, __m256i y) { return x86_dot_us(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
+// 16-bit products of a K-quant chunk of 32 bytes whose two halves have their own scale: int16
+// lanes 0..7 belong to elements 0..15, lanes 8..15 to 16..31 (maddubs stays within 128-bit lanes).
+// `scales` holds 16 bytes in both 128-bit lanes; c picks the pair (scales[2c], scales[2c+1]).
+inline __m256i x86_scale_pair_u8(__m256i scales, int c) {  // unsigned bytes -> int16 lanes
+    const __m256i ctl = _mm256_set_m128i(_mm_set1_epi16(short(0xFF00 | (2 * c + 1))), _mm_set1_epi16(short(0xFF00 | (2 * c))));
+    return _mm256_shuffle_epi8(scales, ctl);
+}
+inline __m256i x86_scale_pair_s8(__m256i scales, int c) {  // signed bytes -> int16 lanes
+    const __m256i ctl = _mm256_set_m128i(_mm_set1_epi16(short((2 * c + 1) << 8 | 0x80)), _mm_set1_epi16(short((2 * c) << 8 | 0x80)));
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(scales, ctl), 8);
+}
+inline __m256i x86_chunk_scaled(__m256i u, __m256i a, __m256i sc16) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), sc16);
+}
+}  // namespace detail
+
+// 32-blocks: acc += (dw * da) * (int32 lanes of the block), two blocks per iteration.
+#define AI_X86_BLOCK_LOOP(WBLOCK, ABLOCK, LANES, EXTRA)                                          \
+    const unsigned char* wp = static_cast<const unsigned char*>(w);                             \
+    const unsigned char* ap = static_cast<const unsigned char*>(a);                             \
+    const int64_t nb = n / detail::qk;                                                          \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                              \
+    float extra = 0;                                                                            \
+    (void)extra;                                                                                \
+    int64_t i = 0;                                                                              \
+    for (; i < nb; ++i) {                                                                       \
+        const unsigned char* x = wp + (size_t)i * sizeof(detail::WBLOCK);                       \
+        const unsigned char* y = ap + (size_t)i * sizeof(detail::ABLOCK);                       \
+        if ((i & 1) == 0) detail::x86_prefetch(x, 1);                                           \
+        const __m256 d = _mm256_set1_ps(detail::x86_f16_at(x + offsetof(detail::WBLOCK, d)) *   \
+                                        detail::x86_f16_at(y + offsetof(detail::ABLOCK, d)));   \
+        const __m256i qy = detail::x86_load(y + offsetof(detail::ABLOCK, qs));                  \
+        const __m256i lanes = LANES;                                                            \
+        EXTRA;                                                                                  \
+        if (i & 1) acc1 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc1);                  \
+        else acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc0);                        \
+    }                                                                                           \
+    return detail::x86_hsum(_mm256_add_ps(acc0, acc1)) + extra;
+
+float simd::vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n) {
+    AI_X86_BLOCK_LOOP(block_q4_0, block_q8_0,
+        detail::x86_dot_ss(_mm256_sub_epi8(detail::x86_nibbles32(x + 2), _mm256_set1_epi8(8)), qy), (void)0)
+}
+float simd::vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n) {
+    AI_X86_BLOCK_LOOP(block_q4_1, block_q8_1, detail::x86_dot_us(detail::x86_nibbles32(x + 4), qy),
+        extra += detail::x86_f16_at(x + 2) * detail::x86_f16_at(y + 2))
+}
+float simd::vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n) {
+    // q - 16 as a byte: the nibble, with 0xF0 or-ed in where the fifth bit is clear
+    AI_X86_BLOCK_LOOP(block_q5_0, block_q8_0,
+        detail::x86_dot_ss(_mm256_or_si256(detail::x86_nibbles32(x + 6),
+                                           _mm256_andnot_si256(detail::x86_bits32(x + 2), _mm256_set1_epi8((char)0xF0))), qy),
+        (void)0)
+}
+float simd::vec_dot_q5_1_q8_1(const void* w, const void* a, int64_t n) {
+    AI_X86_BLOCK_LOOP(block_q5_1, block_q8_1,
+        detail::x86_dot_us(_mm256_or_si256(detail::x86_nibbles32(x + 8),
+                                           _mm256_and_si256(detail::x86_bits32(x + 4), _mm256_set1_epi8(16))), qy),
+        extra += detail::x86_f16_at(x + 2) * detail::x86_f16_at(y + 2))
+}
+float simd::vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t n) {
+    AI_X86_BLOCK_LOOP(block_q8_0, block_q8_0, detail::x86_dot_ss(detail::x86_load(x + 2), qy), (void)0)
+}
+float simd::vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(detail::kvalues_iq4nl)));
+    AI_X86_BLOCK_LOOP(block_iq4_nl, block_q8_0,
+        detail::x86_dot_ss(_mm256_shuffle_epi8(table, detail::x86_nibbles32(x + 2)), qy), (void)0)
+}
+#undef AI_X86_BLOCK_LOOP
+
+float simd::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) {
+    const auto* xs = static_cast<const unsigned char*>(w);
+    const auto* ys = static_cast<const unsigned char*>(a);
+    __m256 acc = _mm256_setzero_ps();
+    float sum_m = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const unsigned char* x = xs + (size_t)i * sizeof(detail::block_q2_k);
+        detail::x86_prefetch(x, sizeof(detail::block_q2_k));
+        const unsigned char* y = ys + (size_t)i * sizeof(detail::block_q8_k);
+        float dy;
+        std::memcpy(&dy, y, 4);
+        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+        int msum = 0;
+        for (int j = 0; j < 16; ++j) msum += (x[j] >> 4) * bsums[j];
+        const __m128i sc128 = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)), _mm_set1_epi8(15));
+        const __m256i scales = _mm256_broadcastsi128_si256(sc128);
+        const __m256i m3 = _mm256_set1_epi8(3);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = detail::x86_load(x + 16 + 32 * h);
+            for (int s = 0; s < 4; ++s) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), m3);
+                const __m256i a8 = detail::x86_load(q8 + 128 * h + 32 * s);
+                sumi = _mm256_add_epi32(sumi, detail::x86_chunk_scaled(q, a8, detail::x86_scale_pair_u8(scales, 4 * h + s)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * detail::x86_f16_at(x + 80)), _mm256_cvtepi32_ps(sumi), acc);
+        sum_m += dy * detail::x86_f16_at(x + 82) * float(msum);
+    }
+    return detail::x86_hsum(acc) - sum_m;
+}
+
+float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
+    const auto* xs = static_cast<const unsigned char*>(w);
+    const auto* ys = static_cast<const unsigned char*>(a);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const unsigned char* x = xs + (size_t)i * sizeof(detail::block_q3_k);
+        detail::x86_prefetch(x, sizeof(detail::block_q3_k));
+        const unsigned char* y = ys + (size_t)i * sizeof(detail::block_q8_k);
+        float dy;
+        std::memcpy(&dy, y, 4);
+        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+        // sum (sc - 32) (q - 4) a = sum (sc - 32) (q . a) - 4 sum (sc - 32) bsum
+        int8_t sc[16];
+        int corr = 0;
+        for (int j = 0; j < 16; ++j) {
+            sc[j] = int8_t(detail::q3_k_scale(x + 96, j) - 32);
+            corr += sc[j] * bsums[j];
+        }
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+        const __m256i hmask = detail::x86_load(x);
+        const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = detail::x86_load(x + 32 + 32 * h);
+            for (int s = 0; s < 4; ++s) {
+                const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), m3);
+                const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), m1), 2);
+                const __m256i a8 = detail::x86_load(q8 + 128 * h + 32 * s);
+                sumi = _mm256_add_epi32(sumi, detail::x86_chunk_scaled(_mm256_or_si256(low, high), a8, detail::x86_scale_pair_s8(scales, 4 * h + s)));
+            }
+        }
+        sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(4 * corr, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * detail::x86_f16_at(x + 108)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return detail::x86_hsum(acc);
+}
+
+namespace detail {
+// Q4_K / Q5_K share everything but the fifth bit: `qh` is nullptr for Q4_K.
+inline float x86_dot_k4(const unsigned char* x, const unsigned char* qs, const unsigned char* qh, const unsigned char* y, __m256& acc) {
+    float dy;
+    std::memcpy(&dy, y, 4);
+    const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+    int16_t bsums[16];
+    std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+    uint8_t sc[8], m[8];
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) {
+        unpack_scale_min_k4(j, x + 4, &sc[j], &m[j]);
+        msum += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    const __m256i hbits = qh ? x86_load(qh) : _mm256_setzero_si256();
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+        const __m256i bits = x86_load(qs + 32 * g);
+        __m256i lo = _mm256_and_si256(bits, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+        if (qh) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g), m1), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g + 1), m1), 4));
+        }
+        const __m256i plo = x86_chunk_scaled(lo, x86_load(q8 + 64 * g), _mm256_set1_epi16(sc[2 * g]));
+        const __m256i phi = x86_chunk_scaled(hi, x86_load(q8 + 64 * g + 32), _mm256_set1_epi16(sc[2 * g + 1]));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * x86_f16_at(x)), _mm256_cvtepi32_ps(sumi), acc);
+    return dy * x86_f16_at(x + 2) * float(msum);
+}
+}  // namespace detail
+
+float simd::vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n) {
+    const auto* xs = static_cast<const unsigned char*>(w);
+    const auto* ys = static_cast<const unsigned char*>(a);
+    __m256 acc = _mm256_setzero_ps();
+    float sum_m = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const unsigned char* x = xs + (size_t)i * sizeof(detail::block_q4_k);
+        detail::x86_prefetch(x, sizeof(detail::block_q4_k));
+        sum_m += detail::x86_dot_k4(x, x + 16, nullptr, ys + (size_t)i * sizeof(detail::block_q8_k), acc);
+    }
+    return detail::x86_hsum(acc) - sum_m;
+}
+float simd::vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n) {
+    const auto* xs = static_cast<const unsigned char*>(w);
+    const auto* ys = static_cast<const unsigned char*>(a);
+    __m256 acc = _mm256_setzero_ps();
+    float sum_m = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const unsigned char* x = xs + (size_t)i * sizeof(detail::block_q5_k);
+        detail::x86_prefetch(x, sizeof(detail::block_q5_k));
+        sum_m += detail::x86_dot_k4(x, x + 48, x + 16, ys + (size_t)i * sizeof(detail::block_q8_k), acc);
+    }
+    return detail::x86_hsum(acc) - sum_m;
+}
+
+float simd::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) {
+    const auto* xs = static_cast<const unsigned char*>(w);
+    const auto* ys = static_cast<const unsigned char*>(a);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const unsigned char* x = xs + (size_t)i * sizeof(detail::block_q6_k);
+        detail::x86_prefetch(x, sizeof(detail::block_q6_k));
+        const unsigned char* y = ys + (size_t)i * sizeof(detail::block_q8_k);
+        float dy;
+        std::memcpy(&dy, y, 4);
+        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+        const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+        // sum sc (q - 32) a = sum sc (q . a) - 32 sum sc bsum
+        int corr = 0;
+        for (int j = 0; j < 16; ++j) corr += sc[j] * bsums[j];
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+        const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i l0 = detail::x86_load(x + 64 * h), l1 = detail::x86_load(x + 64 * h + 32);
+            const __m256i hb = detail::x86_load(x + 128 + 32 * h);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4)),
+            };
+            for (int k = 0; k < 4; ++k)
+                sumi = _mm256_add_epi32(sumi, detail::x86_chunk_scaled(q[k], detail::x86_load(q8 + 128 * h + 32 * k), detail::x86_scale_pair_s8(scales, 4 * h + k)));
+        }
+        sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * detail::x86_f16_at(x + 208)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return detail::x86_hsum(acc);
+}
+
+// Activations: absmax and rounding in registers; the same values as ai::ref (127/absmax, then
+// round half to even: cvtps rounds with the default MXCSR mode).
+namespace detail {
+inline void x86_quantize_block32(const float* x, int8_t* qs, float* d_out, int* sum_out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float mx = _mm_cvtss_f32(m);
+    *d_out = mx / 127.0f;
+    const __m256 id = _mm256_set1_ps(mx != 0 ? 127.0f / mx : 0.0f);
+    __m256i i32[4];
+    for (int k = 0; k < 4; ++k) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
+    if (sum_out) *sum_out = x86_hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3])));
+    // pack 32 int32 -> 32 int8 (packs interleave the 128-bit lanes; the permute restores order)
+    const __m256i p01 = _mm256_packs_epi32(i32[0], i32[1]), p23 = _mm256_packs_epi32(i32[2], i32[3]);
+    const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), p);
+}
+}  // namespace detail
+void simd::quantize_act_q8_0(const float* x, void* dst, int64_t n) {
+    unsigned char* out = static_cast<unsigned char*>(dst);
+    for (int64_t i = 0; i < n / detail::qk; ++i, x += detail::qk, out += sizeof(detail::block_q8_0)) {
+        float d;
+        detail::x86_quantize_block32(x, reinterpret_cast<int8_t*>(out + 2), &d, nullptr);
+        const uint16_t h = f32_to_f16(d);
+        std::memcpy(out, &h, 2);
+    }
+}
+void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) {
+    unsigned char* out = static_cast<unsigned char*>(dst);
+    for (int64_t i = 0; i < n / detail::qk; ++i, x += detail::qk, out += sizeof(detail::block_q8_1)) {
+        float d;
+        int sum;
+        detail::x86_quantize_block32(x, reinterpret_cast<int8_t*>(out + 4), &d, &sum);
+        const uint16_t h[2] = {f32_to_f16(d), f32_to_f16(d * float(sum))};
+        std::memcpy(out, h, 4);
+    }
+}
+#else   // !AI_X86_INT8: the reference code
+float simd::vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_0_q8_0(w, a, n); }
+float simd::vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_1_q8_1(w, a, n); }
+float simd::vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_q5_0_q8_0(w, a, n); }
+float simd::vec_dot_q5_1_q8_1(const void* w, const void* a, int64_t n) { return ref::vec_dot_q5_1_q8_1(w, a, n); }
+float simd::vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_q8_0_q8_0(w, a, n); }
+float simd::vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_iq4_nl_q8_0(w, a, n); }
+float simd::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) { return ref::vec_dot_q2_k_q8_k(w, a, n); }
+float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) { return ref::vec_dot_q3_k_q8_k(w, a, n); }
+float simd::vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_k_q8_k(w, a, n); }
+float simd::vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n) { return ref::vec_dot_q5_k_q8_k(w, a, n); }
+float simd::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) { return ref::vec_dot_q6_k_q8_k(w, a, n); }
+void simd::quantize_act_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_0(x, dst, n); }
+void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_1(x, dst, n); }
+#endif
+void simd::quantize_act_q8_k(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_k(x, dst, n); }
+
+// ---- Plain rows against float activations ------------------------------------------------------
+#if AI_HAVE_XSIMD
+float simd::vec_dot_f32_f32(const void* w, const void* a, int64_t n) {
+    return simd::dot_f32(static_cast<const float*>(w), static_cast<const float*>(a), n);
+}
+#else
+float simd::vec_dot_f32_f32(const void* w, const void* a, int64_t n) { return ref::vec_dot_f32_f32(w, a, n); }
+#endif
+
+#if AI_HAVE_XSIMD && defined(__AVX512F__)
+// 16 halves (or bfloat16s) per step, two accumulators; the tail through the scalar code.
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip its own -Wuninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+float simd::vec_dot_f16_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i))), _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i + 32))), _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    return sum + ref::vec_dot_f16_f32(p + 2 * i, x + i, n - i);
+}
+float simd::vec_dot_bf16_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    const auto widen = [](const unsigned char* q) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))), 16));
+    };
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        acc0 = _mm512_fmadd_ps(widen(p + 2 * i), _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(widen(p + 2 * i + 32), _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    return sum + ref::vec_dot_bf16_f32(p + 2 * i, x + i, n - i);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#elif AI_X86_INT8
+float simd::vec_dot_f16_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        if ((i & 16) == 0) _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))), _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i + 16))), _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    return detail::x86_hsum(_mm256_add_ps(acc0, acc1)) + ref::vec_dot_f16_f32(p + 2 * i, x + i, n - i);
+}
+float simd::vec_dot_bf16_f32(const void* w, const void* a, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(w);
+    const float* x = static_cast<const float*>(a);
+    const auto widen = [](const unsigned char* q) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))), 16));
+    };
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        if ((i & 16) == 0) _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        acc0 = _mm256_fmadd_ps(widen(p + 2 * i), _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(widen(p + 2 * i + 16), _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    return detail::x86_hsum(_mm256_add_ps(acc0, acc1)) + ref::vec_dot_bf16_f32(p + 2 * i, x + i, n - i);
+}
+#else
+float simd::vec_dot_f16_f32(const void* w, const void* a, int64_t n) { return ref::vec_dot_f16_f32(w, a, n); }
+float simd::vec_dot_bf16_f32(const void* w, const void* a, int64_t n) { return ref::vec_dot_bf16_f32(w, a, n); }
+#endif
+
+const char* simd::int8_kernels() {
+#if AI_X86_INT8 && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return "avx2+avx512vnni";
+#elif AI_X86_INT8
+    return "avx2";
+#else
+    return "scalar";
+#endif
+}
 
 // ================================================================================================
 // GGUF reading
@@ -6187,12 +7014,13 @@ size_t detokenize_stream::flush(char* out, size_t cap) {
 //     x    = x + (silu(h Wgate^T) * (h Wup^T)) Wdown^T             (SwiGLU feed-forward)
 //   logits = (RMSNorm(x) * output_norm) Wout^T                     (Wout = token_embd when tied)
 //
-// Numerics: every product accumulates in float32 (sums of squares and the softmax denominator in
-// double, as ggml does); weights are dequantized one row at a time with ai::ref::to_float and dotted
-// with float activations (ai::simd::dot_f32). llama.cpp instead rounds the activations to the
-// weight's "vec_dot" type (Q8_0/Q8_K for quantized weights, F16 or BF16 for those), so our logits
-// are slightly closer to the exact result than llama.cpp's; tests/check_runtime_peer.py measures
-// both against the F32 model.
+// Numerics: as llama.cpp, each matrix product rounds its input rows once to the weights' "vec_dot"
+// activation format (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants;
+// see "Vector kernels") and dots every weight row with it in integers per block (ai::simd::vec_dot_*).
+// F32, F16 and BF16 weights are dotted with the float activations themselves (llama.cpp rounds those
+// to F16/BF16), and types without a kernel are dequantized a row at a time (ai::ref::to_float). Sums
+// of squares and the softmax denominator are taken in double, as ggml does. tests/check_runtime_peer.py
+// measures both against the F32 model.
 //
 // Memory: a model's matrices are views into the mapped (or caller's) file; only the small 1-D
 // tensors (norms, biases, RoPE factors) are copied, as float, into one block owned by the model. A
@@ -6221,7 +7049,18 @@ struct rt_weight {
     int64_t rows = 0;      // output size (ne[1])
     size_t row_bytes = 0;
     bool direct_f32 = false;  // F32 rows, 4-byte aligned: dotted in place, no conversion
+    // The vec_dot kernel (ai::simd) and the activation format it multiplies: q8_0 / q8_1 / q8_k
+    // (quantized once per matrix product with `quant`), or f32 (the float activations as they are).
+    // dot == nullptr: no kernel for this type; rows are dequantized with to_float instead.
+    vec_dot_fn dot = nullptr;
+    tensor_type act = tensor_type::f32;
+    quantize_act_fn quant = nullptr;
 };
+
+// Index of an activation format's scratch in the context (q8_0, q8_1, q8_k), or -1 for f32.
+inline int rt_act_index(tensor_type act) {
+    return act == tensor_type::q8_0 ? 0 : act == tensor_type::q8_1 ? 1 : act == tensor_type::q8_k ? 2 : -1;
+}
 
 // One decoder block. GGUF shapes are [ne0, ne1] = [inputs, outputs].
 struct rt_layer {
@@ -6386,6 +7225,12 @@ struct rt_binder {
         w->rows = rows;
         w->row_bytes = t->row_bytes;
         w->direct_f32 = t->type == tensor_type::f32 && (reinterpret_cast<uintptr_t>(w->data) % alignof(float)) == 0;
+        w->dot = simd::vec_dot(t->type, &w->act);
+        if (t->type == tensor_type::f32 && !w->direct_f32) w->dot = nullptr;  // vec_dot_f32_f32 wants aligned rows
+        // BF16 rows track llama.cpp better through the dequantize-then-dot path.
+        if (t->type == tensor_type::bf16) w->dot = nullptr;
+        w->quant = simd::quantize_act(w->act);
+        if (!w->dot) w->act = tensor_type::f32;
     }
 
     bool matrix(const char* name, int64_t cols, int64_t rows, const char* meaning, bool required, rt_weight* w) {
@@ -6785,6 +7630,7 @@ struct context::state {
     bool have_logits = false;   // logits holds the row after token pos - 1
     bool (*should_stop)(void*) = nullptr;
     void* should_stop_user = nullptr;
+    bool int8_acts = false;     // context_options::quantize_activations
 
     // KV cache: (n_layer) × [n_ctx, n_head_kv*head_dim] for K, the same for V; uint16_t (F16 bits)
     // or float elements.
@@ -6810,6 +7656,10 @@ struct context::state {
     int32_t n_slots = 1;
     float* rowbuf = nullptr;  // (n_slots) × [max_cols]  one dequantized weight row
     int64_t max_cols = 0;
+    // The input of a matrix product in the activation formats its weights' kernels want: q8_0,
+    // q8_1, q8_k (rt_act_index); each [n_batch] rows of up to max_cols elements, or nullptr when
+    // no weight of the model uses that format.
+    uint8_t* actq[3] = {nullptr, nullptr, nullptr};
     float* scores = nullptr;  // (n_slots) × [n_ctx]     attention weights of one query
     float* kvrow = nullptr;   // (n_slots) × [head_dim]  one K or V row as float
     int32_t mm_split = 1;     // tasks per matrix product
@@ -6932,6 +7782,8 @@ struct rt_mm_part {
     const rt_weight* w = nullptr;
     const float* bias = nullptr;  // [w->rows] or nullptr
     float* y = nullptr;           // [n_tok, w->rows]
+    const uint8_t* a = nullptr;   // with w->dot: the input rows in w->act's format, a_stride apart
+    size_t a_stride = 0;
 };
 struct rt_mm_job {
     rt_mm_part parts[3];
@@ -6939,6 +7791,7 @@ struct rt_mm_job {
     const float* x = nullptr;     // [n_tok, cols]
     int32_t n_tok = 0;
     bool accumulate = false;      // y += x W^T (+ bias) instead of y = ...
+    bool int8_acts = false;       // use the integer kernels of weights that want 8-bit activations
     int32_t n_split = 1;
     float* rowbuf = nullptr;      // (slots) × [rowbuf_stride]
     int64_t rowbuf_stride = 0;
@@ -6956,6 +7809,25 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
         const rt_weight& w = *part.w;
         const int64_t lo = std::max(r0, base) - base, hi = std::min(r1, base + w.rows) - base;
         base += w.rows;
+        if (w.dot && (w.act == tensor_type::f32 || j.int8_acts)) {
+            // Tiles of rows_per_tile weight rows: their bytes stay in L1 while every token of the
+            // chunk passes, so each weight row comes from memory once per matrix product and each
+            // activation row once per tile (prefill); decode (one token) is a plain row loop.
+            constexpr int64_t rows_per_tile = 8;
+            for (int64_t rt = lo; rt < hi; rt += rows_per_tile) {
+                const int64_t re = std::min(hi, rt + rows_per_tile);
+                for (int32_t t = 0; t < j.n_tok; ++t) {
+                    const uint8_t* a = part.a + (size_t)t * part.a_stride;
+                    float* y = part.y + (int64_t)t * w.rows;
+                    for (int64_t r = rt; r < re; ++r) {
+                        float s = w.dot(w.data + (size_t)r * w.row_bytes, a, w.cols);
+                        if (part.bias) s += part.bias[r];
+                        y[r] = j.accumulate ? y[r] + s : s;
+                    }
+                }
+            }
+            continue;
+        }
         for (int64_t r = lo; r < hi; ++r) {
             const uint8_t* src = w.data + (size_t)r * w.row_bytes;
             const float* row;
@@ -7056,6 +7928,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
 
     rt_mm_job mm;
     mm.n_split = mm_split;
+    mm.int8_acts = int8_acts;
     mm.rowbuf = rowbuf;
     mm.rowbuf_stride = max_cols;
     mm.n_tok = n;
@@ -7066,6 +7939,26 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
         mm.parts[1] = b;
         mm.parts[2] = c;
         mm.n_parts = c.w ? 3 : b.w ? 2 : 1;
+        // Quantize the input once per format (parts share it), before the tasks start.
+        bool done[3] = {false, false, false};
+        for (int32_t p = 0; p < mm.n_parts; ++p) {
+            rt_mm_part& part = mm.parts[p];
+            const rt_weight& w = *part.w;
+            if (!w.dot) continue;
+            const int ai = rt_act_index(w.act);
+            if (ai >= 0 && !mm.int8_acts) continue;  // float path: rows dequantized in the tasks
+            if (ai < 0) {  // float activations, read in place
+                part.a = reinterpret_cast<const uint8_t*>(in);
+                part.a_stride = (size_t)w.cols * sizeof(float);
+                continue;
+            }
+            type_row_bytes(w.act, w.cols, &part.a_stride);
+            part.a = actq[ai];
+            if (!done[ai]) {
+                for (int32_t t = 0; t < mm.n_tok; ++t) w.quant(in + (int64_t)t * w.cols, actq[ai] + (size_t)t * part.a_stride, w.cols);
+                done[ai] = true;
+            }
+        }
         run(mm_split, rt_mm_task, &mm);
     };
     const rt_mm_part none;
@@ -7199,6 +8092,18 @@ status context::create(const model& mdl, const context_options* opt) {
     const int64_t q_dim = (int64_t)hp.n_head * hp.head_dim, kv_dim = (int64_t)hp.n_head_kv * hp.head_dim;
     const int64_t max_cols = std::max<int64_t>(std::max<int64_t>(hp.n_embd, hp.n_ff), q_dim);
     const uint64_t kv_elem = o.kv == kv_type::f16 ? 2 : 4;
+    // Bytes of one input row in each activation format some weight of the model uses.
+    uint64_t act_bytes[3] = {0, 0, 0};
+    const auto need_act = [&](const rt_weight& w) {
+        const int i = rt_act_index(w.act);
+        size_t b = 0;
+        if (w.dot && i >= 0 && type_row_bytes(w.act, (max_cols + 255) / 256 * 256, &b)) act_bytes[i] = b;
+    };
+    need_act(M.output);
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        const rt_layer& L = M.layers[l];
+        for (const rt_weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) need_act(*w);
+    }
 
     // Everything in one block: measure, check the budget, allocate, then carve.
     const auto carve = [&](rt_layout& lay, state* s) {
@@ -7219,6 +8124,8 @@ status context::create(const model& mdl, const context_options* opt) {
         bufs[8] = lay.take_as<float>(B * (uint64_t)std::max(hp.rope_dims, 2));
         bufs[9] = lay.take_as<float>((uint64_t)hp.n_vocab);
         float* rb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)max_cols);
+        uint8_t* aq[3];
+        for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(B, act_bytes[i])) : nullptr;
         float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx);
         float* kr = lay.take_as<float>((uint64_t)n_slots * (uint64_t)hp.head_dim);
         if (s) {
@@ -7226,6 +8133,7 @@ status context::create(const model& mdl, const context_options* opt) {
             s->x = bufs[0]; s->xn = bufs[1]; s->q = bufs[2]; s->k = bufs[3]; s->v = bufs[4];
             s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
             s->rowbuf = rb; s->scores = sc; s->kvrow = kr;
+            for (int i = 0; i < 3; ++i) s->actq[i] = aq[i];
         }
         return kv_end;
     };
@@ -7261,6 +8169,7 @@ status context::create(const model& mdl, const context_options* opt) {
     s->kv_bytes = (size_t)kv_bytes;
     s->should_stop = o.should_stop;
     s->should_stop_user = o.should_stop_user;
+    s->int8_acts = o.quantize_activations;
     s->n_slots = n_slots;
     s->max_cols = max_cols;
     s->mm_split = mm_split;

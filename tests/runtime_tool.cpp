@@ -9,6 +9,7 @@
 //   runtime_tool bench MODEL PP TG THREADS REPS            median prompt / generation tokens/s (JSON)
 //
 // IDS_FILE holds whitespace-separated token ids. The KV cache is F16, as llama.cpp's default.
+// AI_Q8_ACTS=1 in the environment sets context_options::quantize_activations (8-bit activations).
 // Exit status: 0 on success, 1 on an error (message on stderr), 2 on bad usage.
 #define AI_IMPLEMENTATION
 #include "ai.hpp"
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
     ai::status st = model.load_file(argv[2]);
     if (!st) return fail(argv[2], st);
     const int32_t n_vocab = model.params().n_vocab;
+    const char* q8 = std::getenv("AI_Q8_ACTS");
+    const bool q8_acts = q8 && q8[0] == '1';
 
     if (cmd == "tokenize") {
         std::string text;
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
         if (!read_ids(argv[3], &ids) || ids.empty()) { std::fprintf(stderr, "runtime_tool: no ids in %s\n", argv[3]); return 1; }
         const int n = (int)ids.size();
         ai::context_options co;
+        co.quantize_activations = q8_acts;
         co.n_threads = argc > 5 ? std::atoi(argv[5]) : 1;
         const int n_gen = cmd == "greedy" ? std::atoi(argv[4]) : 0;
         co.n_ctx = std::max(64, n + n_gen + 8);
@@ -119,6 +123,7 @@ int main(int argc, char** argv) {
         std::vector<double> pps, tgs;
         for (int r = 0; r < reps; ++r) {
             ai::context_options co;
+            co.quantize_activations = q8_acts;
             co.n_ctx = pp + tg + 8;
             co.n_threads = th;
             ai::context ctx;

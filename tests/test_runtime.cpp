@@ -783,3 +783,48 @@ TEST_CASE("sampler: a fixed seed gives a fixed sequence on every platform") {
     const std::vector<int> expected = {1, 14, 11, 14, 2, 14, 8, 4, 9, 9, 8, 4};
     CHECK(got == expected);
 }
+
+TEST_CASE("runtime: quantize_activations — integer kernels close to the float path, thread-independent, no allocation") {
+    // Q4_0, Q8_0 and Q4_K matrices (rows of 256 so every type's blocks fit).
+    for (ai::tensor_type t : {ai::tensor_type::q4_0, ai::tensor_type::q8_0, ai::tensor_type::q4_k, ai::tensor_type::q4_1}) {
+        CAPTURE(ai::type_name(t));
+        tiny_spec s;
+        s.dim = 256;
+        s.ff = 512;
+        s.heads = 4;
+        s.kv_heads = 2;
+        s.vocab = 300;
+        s.type = t;
+        std::vector<uint8_t> bytes;
+        ai::model m;
+        REQUIRE(load_tiny(s, &bytes, &m).ok());
+        std::vector<int> ids;
+        for (int i = 0; i < 24; ++i) ids.push_back(1 + (i * 37) % 299);
+        ai::context_options co;
+        co.n_ctx = 64;
+        const std::vector<float> exact = all_logits(m, ids, co);
+        co.quantize_activations = true;
+        const std::vector<float> q8 = all_logits(m, ids, co);
+        co.n_threads = 2;
+        const std::vector<float> q8_2 = all_logits(m, ids, co);
+        CHECK(q8 == q8_2);  // bit-identical for any thread count
+        REQUIRE(q8.size() == exact.size());
+        // Per position: 8-bit activations move logits by a small fraction of their spread.
+        const size_t nv = 300;
+        double worst = 0, spread = 0;
+        for (size_t i = 0; i < q8.size(); ++i) worst = std::max(worst, (double)std::fabs(q8[i] - exact[i]));
+        for (size_t i = 0; i < nv; ++i) spread = std::max(spread, (double)std::fabs(exact[i]));
+        CHECK(worst > 0.0);           // the integer path really ran
+        CHECK(worst < 0.05 * spread);  // and stayed close
+        // No allocation while decoding with the integer path either.
+        counting_alloc ca;
+        co.alloc = ca.hooks();
+        co.n_threads = 1;
+        ai::context ctx;
+        REQUIRE(ctx.create(m, &co).ok());
+        const int64_t before = ca.calls.load();
+        REQUIRE(ctx.decode(ids.data(), (int32_t)ids.size()).ok());
+        REQUIRE(ctx.decode(ids.data(), 1).ok());
+        CHECK(ca.calls.load() == before);
+    }
+}

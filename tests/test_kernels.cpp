@@ -1,0 +1,225 @@
+// The quantized dot-product kernels (ai.hpp, "Vector kernels"): every ai::simd kernel against its
+// ai::ref twin, and every ai::ref kernel against a double-precision dequantize-then-dot, on random
+// rows of 1, 2, 3, 7 blocks and long rows. Weights are both real quantizer output (ref::from_float)
+// and random bytes (every bit pattern, with finite scales); activations always come from the
+// activation quantizers, as in the runtime (their values lie in -127..127).
+//
+// Tolerances (per dot product, mag = sum over i of |w_i * a_i| with dequantized values, nb = number
+// of blocks): integer block sums are exact in both kernels, the float work is one product per block
+// and one addition per block in some order, so
+//   simd vs ref:    |simd - ref|   <= (nb + 4) * 2.5e-7 * mag
+//   ref vs double:  |ref - exact|  <= (nb + 4) * 2.5e-7 * mag  (+ 2^-10 * sum |m * s| for Q8_1,
+//                   whose s is d * sum(q) rounded to f16, exactly as llama.cpp stores it)
+// A kernel that drops, repeats or misplaces one element is off by about mag / sqrt(n), far more.
+// The activation quantizers are compared byte for byte (the same rounding in both).
+#include <doctest/doctest.h>
+
+#include "ai.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ai::tensor_type;
+
+struct kernel_case {
+    tensor_type w;
+    std::vector<int> f16_fields;  // offsets of the f16 scales in one block (random-bytes weights)
+};
+
+const std::vector<kernel_case>& quant_cases() {
+    static const std::vector<kernel_case> cases = {
+        {tensor_type::q4_0, {0}},       {tensor_type::q4_1, {0, 2}}, {tensor_type::q5_0, {0}},
+        {tensor_type::q5_1, {0, 2}},    {tensor_type::q8_0, {0}},    {tensor_type::iq4_nl, {0}},
+        {tensor_type::q2_k, {80, 82}},  {tensor_type::q3_k, {108}},  {tensor_type::q4_k, {0, 2}},
+        {tensor_type::q5_k, {0, 2}},    {tensor_type::q6_k, {208}},
+    };
+    return cases;
+}
+
+std::vector<float> random_floats(std::mt19937& rng, int64_t n) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::uniform_real_distribution<float> ud(-3.0f, 3.0f);
+    std::vector<float> v((size_t)n);
+    // per-32 magnitude changes, so block scales differ
+    for (int64_t i = 0; i < n; i += 32) {
+        const float s = std::exp(ud(rng));
+        for (int64_t j = i; j < std::min(n, i + 32); ++j) v[(size_t)j] = nd(rng) * s;
+    }
+    return v;
+}
+
+std::vector<uint8_t> quantize(tensor_type t, const std::vector<float>& x) {
+    size_t bytes = 0;
+    REQUIRE(ai::type_row_bytes(t, (int64_t)x.size(), &bytes));
+    std::vector<uint8_t> out(bytes);
+    ai::ref::from_float(t)(x.data(), out.data(), (int64_t)x.size());
+    return out;
+}
+
+std::vector<uint8_t> random_blocks(std::mt19937& rng, const kernel_case& c, int64_t n) {
+    const ai::type_traits* tr = ai::type_info(c.w);
+    const int64_t nb = n / tr->block_elems;
+    std::vector<uint8_t> out((size_t)(nb * tr->block_bytes));
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> sd(0.001f, 0.1f);
+    for (auto& b : out) b = (uint8_t)byte(rng);
+    for (int64_t i = 0; i < nb; ++i) {
+        for (int off : c.f16_fields) {
+            const uint16_t h = ai::f32_to_f16(sd(rng) * (byte(rng) & 1 ? 1.0f : -1.0f));
+            std::memcpy(out.data() + i * tr->block_bytes + off, &h, 2);
+        }
+    }
+    return out;
+}
+
+std::vector<double> dequant(tensor_type t, const void* p, int64_t n) {
+    std::vector<float> f((size_t)n);
+    ai::ref::to_float(t)(p, f.data(), n);
+    return std::vector<double>(f.begin(), f.end());
+}
+
+// Extra tolerance for Q8_1's f16 s field: sum over blocks of |m * s| * 2^-10.
+double q8_1_allowance(tensor_type w, const uint8_t* wq, const uint8_t* aq, int64_t n) {
+    if (w != tensor_type::q4_1 && w != tensor_type::q5_1) return 0.0;
+    const int wb = ai::type_info(w)->block_bytes;
+    double e = 0;
+    for (int64_t i = 0; i < n / 32; ++i) {
+        uint16_t m, s;
+        std::memcpy(&m, wq + i * wb + 2, 2);
+        std::memcpy(&s, aq + i * 36 + 2, 2);
+        e += std::fabs((double)ai::f16_to_f32(m) * ai::f16_to_f32(s)) * (1.0 / 1024);
+    }
+    return e;
+}
+
+void check_pair(tensor_type w, const std::vector<uint8_t>& wq, const std::vector<float>& act, int64_t n) {
+    tensor_type at_ref = tensor_type::f32, at_simd = tensor_type::f32;
+    const ai::vec_dot_fn fr = ai::ref::vec_dot(w, &at_ref);
+    const ai::vec_dot_fn fs = ai::simd::vec_dot(w, &at_simd);
+    REQUIRE(bool(fr));
+    REQUIRE(bool(fs));
+    REQUIRE(at_ref == at_simd);
+    size_t abytes = 0;
+    REQUIRE(ai::type_row_bytes(at_ref, n, &abytes));
+    std::vector<uint8_t> aq(abytes), aq_simd(abytes);
+    ai::ref::quantize_act(at_ref)(act.data(), aq.data(), n);
+    ai::simd::quantize_act(at_ref)(act.data(), aq_simd.data(), n);
+    CHECK(aq == aq_simd);  // the activation quantizers agree byte for byte
+
+    const std::vector<double> dw = dequant(w, wq.data(), n), da = dequant(at_ref, aq.data(), n);
+    double exact = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        exact += dw[(size_t)i] * da[(size_t)i];
+        mag += std::fabs(dw[(size_t)i] * da[(size_t)i]);
+    }
+    const int64_t nb = n / ai::type_info(w)->block_elems;
+    const double tol = (double)(nb + 4) * 2.5e-7 * mag + 1e-30;
+    const float r = fr(wq.data(), aq.data(), n);
+    const float s = fs(wq.data(), aq.data(), n);
+    CHECK(std::fabs((double)s - r) <= tol);
+    CHECK(std::fabs((double)r - exact) <= tol + q8_1_allowance(w, wq.data(), aq.data(), n));
+}
+
+}  // namespace
+
+TEST_CASE("activation quantizers: simd == ref byte for byte, and close to the input") {
+    INFO("int8 kernels: " << std::string(ai::simd::int8_kernels()));
+    std::mt19937 rng(11);
+    for (tensor_type at : {tensor_type::q8_0, tensor_type::q8_1, tensor_type::q8_k}) {
+        INFO("type " << std::string(ai::type_name(at)));
+        const int be = ai::type_info(at)->block_elems;
+        for (int64_t nb : {1, 2, 3, 7, 40}) {
+            const int64_t n = nb * be;
+            std::vector<float> x = random_floats(rng, n);
+            if (nb == 3) std::fill(x.begin(), x.begin() + be, 0.0f);  // an all-zero block
+            size_t bytes = 0;
+            REQUIRE(ai::type_row_bytes(at, n, &bytes));
+            std::vector<uint8_t> a(bytes), b(bytes);
+            ai::ref::quantize_act(at)(x.data(), a.data(), n);
+            ai::simd::quantize_act(at)(x.data(), b.data(), n);
+            CHECK(a == b);
+            const std::vector<double> back = dequant(at, a.data(), n);
+            // each element within half a step of its block, plus Q8_0/Q8_1's f16 rounding of the
+            // step (up to 127 * 2^-11 steps at the block's largest element)
+            for (int64_t i = 0; i < n; i += be) {
+                double amax = 0;
+                for (int64_t j = i; j < i + be; ++j) amax = std::max(amax, (double)std::fabs(x[(size_t)j]));
+                for (int64_t j = i; j < i + be; ++j) CHECK(std::fabs(back[(size_t)j] - x[(size_t)j]) <= amax / 127 * 0.57);
+            }
+        }
+    }
+    CHECK_FALSE(bool(ai::ref::quantize_act(tensor_type::q4_0)));
+}
+
+TEST_CASE("quantized vec_dot: simd vs ref vs double, quantizer output and random bytes") {
+    INFO("int8 kernels: " << std::string(ai::simd::int8_kernels()));
+    std::mt19937 rng(5);
+    for (const kernel_case& c : quant_cases()) {
+        INFO("type " << std::string(ai::type_name(c.w)));
+        const int be = ai::type_info(c.w)->block_elems;
+        for (int64_t nb : {1, 2, 3, 7, 64}) {
+            const int64_t n = nb * be;
+            CAPTURE(n);
+            for (int rep = 0; rep < 4; ++rep) {
+                const std::vector<float> act = random_floats(rng, n);
+                check_pair(c.w, quantize(c.w, random_floats(rng, n)), act, n);
+                check_pair(c.w, random_blocks(rng, c, n), act, n);
+            }
+        }
+    }
+}
+
+TEST_CASE("plain vec_dot (F32, F16, BF16 rows x float): simd vs ref vs double, every length") {
+    std::mt19937 rng(3);
+    for (tensor_type t : {tensor_type::f32, tensor_type::f16, tensor_type::bf16}) {
+        INFO("type " << std::string(ai::type_name(t)));
+        tensor_type at = tensor_type::q8_0;
+        const ai::vec_dot_fn fr = ai::ref::vec_dot(t, &at);
+        const ai::vec_dot_fn fs = ai::simd::vec_dot(t, nullptr);
+        REQUIRE(bool(fr));
+        REQUIRE(bool(fs));
+        CHECK(at == tensor_type::f32);
+        std::vector<int64_t> sizes;
+        for (int64_t n = 0; n <= 70; ++n) sizes.push_back(n);
+        sizes.push_back(4097);
+        for (int64_t n : sizes) {
+            CAPTURE(n);
+            const std::vector<float> x = random_floats(rng, n), a = random_floats(rng, n);
+            std::vector<uint8_t> w = quantize(t, x);
+            w.resize(w.size() + 1);  // room for the unaligned copy below
+            const std::vector<double> dw = dequant(t, w.data(), n);
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                exact += dw[(size_t)i] * a[(size_t)i];
+                mag += std::fabs(dw[(size_t)i] * a[(size_t)i]);
+            }
+            const double tol = (double)(n + 4) * 1.2e-7 * mag + 1e-30;
+            const float r = fr(w.data(), a.data(), n);
+            CHECK(std::fabs((double)r - exact) <= tol);
+            CHECK(std::fabs((double)fs(w.data(), a.data(), n) - r) <= tol);
+            if (t != tensor_type::f32) {  // F16/BF16 rows need no alignment at all
+                std::vector<uint8_t> u(w.size() + 1);
+                std::memcpy(u.data() + 1, w.data(), w.size() - 1);
+                CHECK(std::fabs((double)fs(u.data() + 1, a.data(), n) - r) <= tol);
+            }
+        }
+    }
+}
+
+TEST_CASE("vec_dot table: pairings and types without a kernel") {
+    tensor_type at = tensor_type::f32;
+    CHECK(bool(ai::simd::vec_dot(tensor_type::q4_0, &at)));
+    CHECK(at == tensor_type::q8_0);
+    CHECK(bool(ai::simd::vec_dot(tensor_type::q5_1, &at)));
+    CHECK(at == tensor_type::q8_1);
+    CHECK(bool(ai::simd::vec_dot(tensor_type::q6_k, &at)));
+    CHECK(at == tensor_type::q8_k);
+    CHECK_FALSE(bool(ai::simd::vec_dot(tensor_type::iq2_xxs, &at)));
+    CHECK_FALSE(bool(ai::ref::vec_dot(tensor_type::q8_k, nullptr)));
+}
