@@ -11,6 +11,7 @@
 //   ai run MODEL (-p PROMPT | --ids FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
 //          [--repeat-penalty R] [--seed S] [-t THREADS] [--ctx N] [--ignore-eos] [--json]
 //   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
+//   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]   prefill/decode speed
 //
 // Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
 #define AI_IMPLEMENTATION
@@ -45,7 +46,9 @@ int usage() {
                  "                                    generate text (defaults: -n 128, --temp 0.8, --top-k 40,\n"
                  "                                    --top-p 0.95, --min-p 0.05, --seed 0; --temp 0 is greedy)\n"
                  "  logits MODEL --ids FILE --out FILE [-t THREADS]\n"
-                 "                                    logits after every id (one batch), raw float32 rows\n");
+                 "                                    logits after every id (one batch), raw float32 rows\n"
+                 "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]\n"
+                 "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n");
     return 2;
 }
 
@@ -579,6 +582,152 @@ int cmd_logits(int argc, char** argv) {
     return 0;
 }
 
+// --- benchmark ------------------------------------------------------------------------------------
+
+// "128,512" -> {128, 512}; false when a piece is not a positive number or the list is empty.
+bool parse_list(const char* s, std::vector<int>* out) {
+    out->clear();
+    std::string all = s ? s : "";
+    size_t start = 0;
+    for (;;) {
+        const size_t comma = all.find(',', start);
+        const std::string piece = all.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        int v = 0;
+        if (!parse_num(piece.c_str(), &v) || v < 1) return false;
+        out->push_back(v);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return !out->empty();
+}
+
+// Median (mean of the middle two for an even count), min and max of a non-empty sample.
+struct spread {
+    double median = 0, min = 0, max = 0;
+};
+spread summarize(std::vector<double> v) {
+    spread s;
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    s.min = v.front();
+    s.max = v.back();
+    return s;
+}
+
+// Prefill and decode speed, llama-bench style. Prompt ids are pseudo-random valid ids (as the
+// oracle's: (i*7919+13) % n_vocab), decode feeds id, id+1, ... (no sampling), so both programs do
+// the same work on the same file. Every run gets a fresh context: for each pp value one prefill of
+// pp tokens; after the first pp value's prefill, n single-token decodes.
+int cmd_bench(int argc, char** argv) {
+    const char* path = nullptr;
+    std::vector<int> pps = {128, 512}, threads = {1, 2};
+    int n_gen = 64, reps = 5;
+    bool json = false, warmup = true;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+        bool ok = true;
+        if (a == "--json") json = true;
+        else if (a == "--no-warmup") warmup = false;
+        else if (!v && a.size() && a[0] == '-') return usage();
+        else if (a == "-p") { ok = parse_list(v, &pps); ++i; }
+        else if (a == "-t") { ok = parse_list(v, &threads); ++i; }
+        else if (a == "-n") { ok = parse_num(v, &n_gen); ++i; }
+        else if (a == "-r") { ok = parse_num(v, &reps); ++i; }
+        else if (!path && a.size() && a[0] != '-') path = argv[i];
+        else return usage();
+        if (!ok) return usage();
+    }
+    if (!path || n_gen < 0 || reps < 1) return usage();
+
+    const double t_load = now_s();
+    ai::model m;
+    ai::status st = m.load_file(path);
+    if (!st) return report(st, path);
+    const double load_ms = (now_s() - t_load) * 1000.0;
+
+    const int32_t n_vocab = m.params().n_vocab;
+    if (n_vocab < 1) return report_text("the model has no vocabulary", path);
+    const int max_pp = *std::max_element(pps.begin(), pps.end());
+    std::vector<ai::token_id> toks((size_t)max_pp);
+    for (size_t i = 0; i < toks.size(); ++i) toks[i] = (ai::token_id)(((int64_t)i * 7919 + 13) % n_vocab);
+
+    struct row {
+        int threads, pp;
+        spread pp_s, tg_s;
+    };
+    std::vector<row> rows;
+    for (int t : threads) {
+        ai::context_options co;
+        co.n_ctx = max_pp + n_gen + 8;
+        co.n_threads = t;
+        if (warmup) {
+            // One untimed token: pages the weights in and starts the threads.
+            ai::context ctx;
+            st = ctx.create(m, &co);
+            if (st) st = ctx.decode(toks.data(), 1);
+            if (!st) return report(st, path);
+        }
+        std::vector<std::vector<double>> pp_rates(pps.size());
+        std::vector<double> tg_rates;
+        for (int r = 0; r < reps; ++r) {
+            for (size_t j = 0; j < pps.size(); ++j) {
+                ai::context ctx;
+                st = ctx.create(m, &co);
+                if (!st) return report(st, path);
+                const double t0 = now_s();
+                st = ctx.decode(toks.data(), pps[j]);
+                if (!st) return report(st, path);
+                const double t1 = now_s();
+                pp_rates[j].push_back(pps[j] / (t1 - t0));
+                if (j != 0 || n_gen == 0) continue;
+                ai::token_id id = toks[0];
+                for (int i = 0; i < n_gen; ++i) {
+                    st = ctx.decode(&id, 1);
+                    if (!st) return report(st, path);
+                    id = (id + 1) % n_vocab;
+                }
+                tg_rates.push_back(n_gen / (now_s() - t1));
+            }
+        }
+        const spread tg = summarize(tg_rates);
+        for (size_t j = 0; j < pps.size(); ++j) rows.push_back({t, pps[j], summarize(pp_rates[j]), tg});
+    }
+
+    const double rss = peak_rss_mb();
+    if (json) {
+        std::fputs("{\"model\":", stdout);
+        json_string(stdout, path);
+        std::printf(",\"simd\":\"%s\",\"file_size\":%" PRIu64 ",\"n_vocab\":%d,\"reps\":%d,\"warmup\":%s,\"tg_after_pp\":%d,\"results\":[",
+                    ai::simd::arch_name(), m.file().file_size(), n_vocab, reps, warmup ? "true" : "false", pps[0]);
+        for (size_t i = 0; i < rows.size(); ++i) {
+            const row& w = rows[i];
+            std::printf("%s{\"threads\":%d,\"pp\":%d,\"pp_tok_s\":%.3f,\"pp_min\":%.3f,\"pp_max\":%.3f,"
+                        "\"tg\":%d,\"tg_tok_s\":%.3f,\"tg_min\":%.3f,\"tg_max\":%.3f}",
+                        i ? "," : "", w.threads, w.pp, w.pp_s.median, w.pp_s.min, w.pp_s.max, n_gen, w.tg_s.median, w.tg_s.min,
+                        w.tg_s.max);
+        }
+        std::printf("],\"peak_rss_mb\":%.1f,\"load_ms\":%.1f}\n", rss, load_ms);
+        return 0;
+    }
+    std::printf("%s: %.1f MB, n_vocab %d, load %.1f ms, kernels %s; median of %d run%s%s\n", path, (double)m.file().file_size() / 1e6,
+                n_vocab, load_ms, ai::simd::arch_name(), reps, reps == 1 ? "" : "s", warmup ? " after a warm-up token" : "");
+    std::printf("| threads | test | tok/s | min | max |\n|--:|:--|--:|--:|--:|\n");
+    for (int t : threads) {
+        for (const row& w : rows)
+            if (w.threads == t) std::printf("| %d | pp%d | %.2f | %.2f | %.2f |\n", t, w.pp, w.pp_s.median, w.pp_s.min, w.pp_s.max);
+        for (const row& w : rows)
+            if (w.threads == t && n_gen > 0) {
+                std::printf("| %d | tg%d (after pp%d) | %.2f | %.2f | %.2f |\n", t, n_gen, pps[0], w.tg_s.median, w.tg_s.min, w.tg_s.max);
+                break;
+            }
+    }
+    std::printf("peak RSS %.1f MB\n", rss);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -589,6 +738,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return cmd_tokenize(argc - 2, argv + 2);
     if (cmd == "run") return cmd_run(argc - 2, argv + 2);
     if (cmd == "logits") return cmd_logits(argc - 2, argv + 2);
+    if (cmd == "bench") return cmd_bench(argc - 2, argv + 2);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") { usage(); return 0; }
     return usage();
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The `ai run` and `ai logits` contract, on the real stories260K model, against llama.cpp:
+"""The `ai run`, `ai logits` and `ai bench` contract, on the real stories260K model, against llama.cpp:
 - `ai logits` (all ids in one batch) vs the oracle's teacher-forced logits: mean KL <= 1e-4,
   top-1 >= 97%; `-t 2` gives bit-identical bytes;
 - `ai run --ids` (BOS only) greedy for 256 tokens with --ignore-eos reproduces the golden ids of
@@ -72,6 +72,19 @@ with tempfile.TemporaryDirectory() as tmp:
     check(outs[(7, 1)] != outs[(8, 1)], "another seed: other sampled ids")
     r = run([CLI, "run", MODEL, "-p", "Once upon a time", "-n", "48", "--temp", "0"])
     check(r.returncode == 0 and len(r.stdout.strip()) > 20 and "tok/s" in r.stderr, f"ai run -p streams text and reports speed: {r.stdout.strip()[:50]!r}")
+
+    r = run([CLI, "bench", MODEL, "-p", "16,32", "-n", "8", "-t", "1,2", "-r", "1", "--json"])
+    try:
+        b = json.loads(r.stdout)
+    except ValueError:
+        b = {}
+    res = b.get("results", [])
+    want = {"threads", "pp", "pp_tok_s", "tg", "tg_tok_s"}
+    check(r.returncode == 0 and len(res) == 4 and all(want <= set(x) for x in res) and {"peak_rss_mb", "load_ms"} <= set(b)
+          and sorted((x["threads"], x["pp"]) for x in res) == [(1, 16), (1, 32), (2, 16), (2, 32)],
+          f"ai bench --json: one result per threads x pp with the contract's keys ({len(res)} results)")
+    r = run([CLI, "bench", MODEL, "-p", "x"])
+    check(r.returncode == 2, "ai bench with a bad -p list: usage error, exit 2")
 
     (tmp / "bad").write_text("1 99999")
     r = run([CLI, "run", MODEL, "--ids", str(tmp / "bad"), "-n", "4"])
