@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "ai.hpp"
+#include "test_util.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -21,35 +22,11 @@
 
 namespace {
 
-// AI_SHARED_DIR, else ../shared from the repository root (tried from the working directory and
-// from this file's location).
-std::string shared_dir() {
-    if (const char* e = std::getenv("AI_SHARED_DIR")) return e;
-    const std::string here = __FILE__;
-    const size_t slash = here.find_last_of("/\\");
-    const std::string candidates[] = {"../shared", "../../shared", "../../../shared",
-                                      (slash == std::string::npos ? std::string(".") : here.substr(0, slash)) + "/../../shared"};
-    for (const std::string& c : candidates) {
-        if (std::FILE* f = std::fopen((c + "/models/stories260K.gguf").c_str(), "rb")) {
-            std::fclose(f);
-            return c;
-        }
-    }
-    return "../shared";
-}
+using test_util::shared_dir;
+using test_util::read_file;
 
 std::string stories_path() { return shared_dir() + "/models/stories260K.gguf"; }
 
-bool read_file(const std::string& path, std::string* out) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    out->clear();
-    char buf[65536];
-    size_t k;
-    while ((k = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, k);
-    std::fclose(f);
-    return true;
-}
 
 // The integers of the JSON array after "key": in text (enough for the golden file).
 std::vector<int> json_int_array(const std::string& text, const std::string& key) {

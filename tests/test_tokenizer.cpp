@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "ai.hpp"
+#include "test_util.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,33 +20,9 @@
 
 namespace {
 
-// AI_SHARED_DIR, else ../shared from the repository root (tried from the working directory and
-// from this file's location).
-std::string shared_dir() {
-    if (const char* e = std::getenv("AI_SHARED_DIR")) return e;
-    const std::string here = __FILE__;
-    const size_t slash = here.find_last_of("/\\");
-    const std::string candidates[] = {"../shared", "../../shared", "../../../shared",
-                                      (slash == std::string::npos ? std::string(".") : here.substr(0, slash)) + "/../../shared"};
-    for (const std::string& c : candidates) {
-        if (std::FILE* f = std::fopen((c + "/vocab/ggml-vocab-gpt-2.gguf").c_str(), "rb")) {
-            std::fclose(f);
-            return c;
-        }
-    }
-    return "../shared";
-}
+using test_util::shared_dir;
+using test_util::read_file;
 
-bool read_file(const std::string& path, std::string* out) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    out->clear();
-    char buf[65536];
-    size_t k;
-    while ((k = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, k);
-    std::fclose(f);
-    return true;
-}
 
 const char* const vocab_names[] = {"llama-spm", "llama-bpe", "qwen2", "qwen35", "deepseek-r1-qwen", "deepseek-llm", "deepseek-coder",
                                    "gpt-2", "phi-3", "falcon", "mpt", "starcoder", "refact", "bert-bge"};
