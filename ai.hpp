@@ -1,24 +1,33 @@
 /* ai.hpp — an embeddable single-header C++17 inference library for small language models.
 
    WHAT IT IS
-     Tensor types, quantization formats, a GGUF reader and writer (and, as the library grows, SIMD
-     kernels, tokenizers and a transformer runtime), compiled into your program from this one file.
-     No exceptions cross the API, nothing is printed unless you give a log callback, no thread is
-     started unless you ask, and every allocation goes through a hook you can replace.
+     Tensor types and quantization formats, a GGUF reader and writer, tokenizers (SentencePiece,
+     byte-level BPE, WordPiece) and a transformer runtime (llama, qwen2, qwen3) with SIMD kernels,
+     compiled into your program from this one file. No exceptions cross the API, nothing is printed
+     unless you give a log callback, no thread is started unless you ask, and every allocation goes
+     through a hook you can replace. Token ids and logits match llama.cpp's on the same files.
 
    QUICK START
-     // in exactly one .cpp file:
-     #define AI_IMPLEMENTATION
+     #define AI_IMPLEMENTATION                               // in exactly one .cpp file
      #include "ai.hpp"
 
-     ai::gguf_file f;
-     ai::status st = f.open_file("model.gguf");            // mmap; or open_memory(ptr, size)
+     ai::model m;
+     ai::status st = m.load_file("model.gguf");               // mmap; or load_memory(ptr, size)
      if (!st) { fprintf(stderr, "error: %s\n", st.message); return 1; }
-     uint32_t n_layer = 0;
-     st = f.get("llama.block_count", &n_layer);            // type-checked, accepts u32/u64/...
-     const ai::tensor_info* t = f.find_tensor("token_embd.weight");
-     std::vector<float> row(t->ne[0]);
-     st = f.dequantize_rows(*t, 0, 1, row.data(), row.size());  // any supported type -> float
+     ai::token_id ids[512]; size_t n = 0;
+     st = m.tokenizer().tokenize("Once upon a time", ids, 512, &n);
+     ai::context ctx;  st = ctx.create(m);                    // KV cache + scratch, allocated once
+     ai::sampler smp;  st = smp.init(m.params().n_vocab);     // zero options: greedy
+     st = ctx.decode(ids, (int32_t)n);                        // prefill
+     ai::detokenize_stream text(m.tokenizer());               // whole UTF-8 characters only
+     for (int i = 0; i < 32 && st; ++i) {
+         ai::token_id id = smp.sample(ctx.logits());
+         char buf[256];
+         size_t k = text.feed(id, buf, sizeof buf);            // > sizeof buf: needs a bigger buf
+         if (k <= sizeof buf) fwrite(buf, 1, k, stdout);
+         st = ctx.decode(&id, 1);
+     }
+     // Lower level: ai::gguf_file (metadata, tensors), ai::dequantize / ai::quantize, ai::gguf_writer.
 
    CONFIGURATION MACROS (define before including; the ones marked [impl] matter only in the
    translation unit that defines AI_IMPLEMENTATION)
@@ -44,8 +53,11 @@
      - Parsing works on memory; files, mappings and reader callbacks are thin wrappers over it.
      - Every size read from a file is overflow-checked before it is used.
      - The header is hand-edited as one file. Sections, in order:
-         1. declarations   (status, allocator, log, tensor types, quantization, GGUF read/write)
-         2. implementation (behind AI_IMPLEMENTATION)
+         1. declarations   (status, allocator, log, tensor types, quantization, vector kernels,
+                            GGUF read, GGUF write, tokenizer, model / context / sampler)
+         2. implementation (behind AI_IMPLEMENTATION), in the same order, plus the generated
+                            Unicode tables (tests/gen_unicode.py --write ai.hpp regenerates them)
+     - Every SIMD kernel in ai::simd has a scalar twin with the same signature in ai::ref.
 
    LICENSE
      MIT. Copyright (c) 2026 the ai.hpp authors. See the end of this file.
