@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "ai.hpp"
+#include "test_util.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -37,33 +38,7 @@ struct image {
     }
 };
 
-// Counts live allocations and can refuse the n-th one.
-struct counting_alloc {
-    int64_t live = 0, calls = 0, fail_at = -1;
-    size_t live_bytes = 0;
-    static void* alloc(void* user, size_t size, size_t align) {
-        auto* c = static_cast<counting_alloc*>(user);
-        if (c->fail_at >= 0 && c->calls++ == c->fail_at) return nullptr;
-        if (c->fail_at < 0) c->calls++;
-        void* p = nullptr;
-        if (posix_memalign_like(&p, align, size)) return nullptr;
-        c->live++;
-        c->live_bytes += size;
-        return p;
-    }
-    static void free(void* user, void* p, size_t size) {
-        auto* c = static_cast<counting_alloc*>(user);
-        c->live--;
-        c->live_bytes -= size;
-        ::operator delete(p, std::align_val_t(64));
-    }
-    static int posix_memalign_like(void** p, size_t align, size_t size) {
-        REQUIRE(align <= 64);
-        *p = ::operator new(size, std::align_val_t(64), std::nothrow);
-        return *p ? 0 : 1;
-    }
-    ai::allocator hooks() { ai::allocator a; a.alloc = alloc; a.free = free; a.user = this; return a; }
-};
+using test_util::counting_alloc;
 
 }  // namespace
 

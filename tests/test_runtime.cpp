@@ -52,29 +52,7 @@ std::vector<int> json_int_array(const std::string& text, const std::string& key)
     return out;
 }
 
-// Counts every allocation and free through the library's hooks.
-struct counting_alloc {
-    std::atomic<int64_t> calls{0}, live{0};
-    static void* alloc(void* user, size_t size, size_t align) {
-        auto* c = static_cast<counting_alloc*>(user);
-        c->calls++;
-        c->live++;
-        return ::operator new(size, std::align_val_t(align < 64 ? 64 : align), std::nothrow);
-    }
-    static void free(void* user, void* p, size_t size) {
-        (void)size;
-        auto* c = static_cast<counting_alloc*>(user);
-        c->live--;
-        ::operator delete(p, std::align_val_t(64));
-    }
-    ai::allocator hooks() {
-        ai::allocator a;
-        a.alloc = alloc;
-        a.free = free;
-        a.user = this;
-        return a;
-    }
-};
+using test_util::counting_alloc;
 
 ai::model& stories() {
     static ai::model m;

@@ -164,30 +164,7 @@ bool has_cleanup_pattern(const std::string& s) {
     return false;
 }
 
-// An allocator that counts what is live and can refuse the n-th allocation.
-struct counting_alloc {
-    int64_t live = 0, calls = 0, fail_at = -1;
-    static void* alloc(void* user, size_t size, size_t align) {
-        auto* c = static_cast<counting_alloc*>(user);
-        const int64_t k = c->calls++;
-        if (c->fail_at >= 0 && k == c->fail_at) return nullptr;
-        if (align > 64) return nullptr;
-        void* p = ::operator new(size, std::align_val_t(64), std::nothrow);
-        if (p) c->live++;
-        return p;
-    }
-    static void free(void* user, void* p, size_t) {
-        static_cast<counting_alloc*>(user)->live--;
-        ::operator delete(p, std::align_val_t(64));
-    }
-    ai::allocator hooks() {
-        ai::allocator a;
-        a.alloc = alloc;
-        a.free = free;
-        a.user = this;
-        return a;
-    }
-};
+using test_util::counting_alloc;
 
 // A tiny byte-level BPE vocabulary built in memory. The merges exercise what real vocabularies
 // rarely do: halves that are not vocabulary entries ("c dd", "ab x", "ee e"), a merge result
