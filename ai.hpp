@@ -77,7 +77,38 @@
 #define AI_API
 #endif
 
+// A dispatch translation unit (ai.cpp compiled with -DAI_DISPATCH_TARGET=avx2 or avx512 and the
+// matching -m flags; CMake and Meson do it when AI_DISPATCH is on) builds only the kernels, inside
+// an inline namespace of that name, so none of its code can be mistaken by the linker for the
+// baseline build's; it exports one table of them (ai_kernels_<target>).
+#if defined(AI_DISPATCH_TARGET)
+#define AI_TARGET_NS_BEGIN inline namespace AI_DISPATCH_TARGET {
+#define AI_TARGET_NS_END }
+#else
+#define AI_TARGET_NS_BEGIN
+#define AI_TARGET_NS_END
+#endif
+
 namespace ai {
+
+// Kernel signatures and the table of one kernel set (one instruction set), declared outside the
+// per-target namespace: plain function pointers every translation unit agrees on. Types are GGUF
+// type numbers (ai::tensor_type values).
+using vec_dot_fn = float (*)(const void* w, const void* a, int64_t n);
+using quantize_act_fn = void (*)(const float* x, void* dst, int64_t n);
+// Tile product: y[t * y_stride + r] = sum_{k<n} W[r][k] * A[t][k] for rows r < nr, tokens t < nt.
+// W rows are w_stride bytes apart, A rows (in the weight type's activation format) a_stride apart.
+using mm_fn = void (*)(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n,
+                       float* y, int64_t y_stride);
+struct kernel_set {
+    const char* name;  // "avx512", "avx2", "sse2", "neon64", ... or "scalar" (the ai::ref twins)
+    float (*dot_f32)(const float* a, const float* b, int64_t n);
+    vec_dot_fn (*vec_dot)(uint32_t w_type, uint32_t* act_type);  // as ai::simd::vec_dot
+    quantize_act_fn (*quantize_act)(uint32_t act_type);
+    mm_fn (*mm)(uint32_t w_type);  // nullptr: no tile kernel; use vec_dot per (row, token)
+};
+
+AI_TARGET_NS_BEGIN
 
 // ================================================================================================
 // Status and errors
@@ -200,8 +231,6 @@ AI_API uint16_t f32_to_bf16(float f);
 // vec_dot_<w>_<a>(w, a, n) = sum over the n elements of dequant(w)[i] * dequant(a)[i]; n is a
 // multiple of the larger block size of the pair. The per-block integer sums are exact, so ai::ref
 // and ai::simd differ only in the order of the float additions across blocks.
-using vec_dot_fn = float (*)(const void* w, const void* a, int64_t n);
-using quantize_act_fn = void (*)(const float* x, void* dst, int64_t n);
 namespace ref {
 AI_API float dot_f32(const float* a, const float* b, int64_t n);  // sum of a[i]*b[i]
 AI_API void quantize_act_q8_0(const float* x, void* dst, int64_t n);  // n % 32 == 0
@@ -226,6 +255,7 @@ AI_API float vec_dot_bf16_f32(const void* w, const void* a, int64_t n);
 AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
 // The activation quantizer for q8_0 / q8_1 / q8_k; nullptr for any other type.
 AI_API quantize_act_fn quantize_act(tensor_type act);
+AI_API const kernel_set* kernels();  // these kernels as a table, named "scalar"
 }  // namespace ref
 namespace simd {
 AI_API float dot_f32(const float* a, const float* b, int64_t n);
@@ -253,7 +283,25 @@ AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
 AI_API quantize_act_fn quantize_act(tensor_type act);
 AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
 AI_API const char* int8_kernels();  // "avx512vnni", "avx2", or "scalar": what vec_dot runs on
+// These kernels as a table, named after the instruction set: "avx512" (AVX-512 F/BW/VL/DQ with
+// VNNI), "avx2" (AVX2 + FMA + F16C), else xsimd's architecture name or "scalar".
+AI_API const kernel_set* kernels();
 }  // namespace simd
+
+// ---- Instruction sets --------------------------------------------------------------------------
+// A build holds several kernel sets: ai::ref's ("scalar"), ai::simd's (whatever the flags of the
+// implementation's translation unit allow: -march=native gives the best) and, with AI_DISPATCH,
+// those of the dispatch translation units (avx2, avx512), which are chosen at run time, so a
+// baseline x86-64 build still runs AVX-512 code where the CPU has it. Models use the best set
+// this CPU runs unless model_options::kernels names one.
+AI_API int kernel_set_count();
+AI_API const kernel_set* kernel_set_at(int i);          // nullptr when i is out of range
+AI_API bool kernel_set_runs_here(const kernel_set* k);  // this CPU and OS support its instructions
+AI_API const kernel_set* kernel_set_best();
+AI_API const kernel_set* kernel_set_find(const char* name);  // nullptr when not built in
+// What this CPU offers, as a space-separated list, e.g. "x86-64 sse2 avx avx2 fma f16c avx512f
+// avx512bw avx512vl avx512dq avx512vnni avx512bf16 amx-int8", or "aarch64 neon".
+AI_API const char* cpu_features();
 
 // ================================================================================================
 // GGUF reading
@@ -584,6 +632,9 @@ struct model_options {
     allocator alloc;       // zero: the defaults
     logger log;            // zero: silent
     bool no_mmap = false;  // read the file into memory instead of mapping it
+    // Kernel set by name (see kernel_set_at: "avx512", "avx2", "scalar", ...); nullptr: the best
+    // this CPU runs. Loading fails if the set is not built in or the CPU cannot run it.
+    const char* kernels = nullptr;
 };
 
 class model {
@@ -704,6 +755,7 @@ private:
     state* state_ = nullptr;
 };
 
+AI_TARGET_NS_END
 }  // namespace ai
 
 #endif  // AI_HPP_INCLUDED
@@ -713,7 +765,7 @@ private:
 //                                       IMPLEMENTATION
 // ================================================================================================
 // ================================================================================================
-#if defined(AI_IMPLEMENTATION) && !defined(AI_IMPLEMENTATION_INCLUDED)
+#if (defined(AI_IMPLEMENTATION) || defined(AI_DISPATCH_TARGET)) && !defined(AI_IMPLEMENTATION_INCLUDED)
 #define AI_IMPLEMENTATION_INCLUDED
 
 #include <algorithm>
@@ -777,6 +829,10 @@ private:
 #define AI_HAVE_XSIMD 0
 #endif
 
+#if defined(_MSC_VER)
+#include <intrin.h>  // __cpuidex, _xgetbv
+#endif
+
 #ifndef AI_ASSERT
 #include <cassert>
 #define AI_ASSERT(x) assert(x)
@@ -789,6 +845,7 @@ private:
 #endif
 
 namespace ai {
+AI_TARGET_NS_BEGIN
 
 // ================================================================================================
 // Small internal tools: checked arithmetic, memory, messages
@@ -3014,6 +3071,211 @@ const char* simd::int8_kernels() {
     return "scalar";
 #endif
 }
+
+// ---- Tile kernels (matrix x matrix) -------------------------------------------------------------
+namespace detail {
+inline mm_fn simd_mm(tensor_type w) {
+    switch (w) {
+    default: return nullptr;
+    }
+}
+}  // namespace detail
+
+// ---- Kernel sets ----------------------------------------------------------------------------------
+namespace detail {
+#define AI_KERNEL_SET_LOOKUPS(NS)                                                                  \
+    inline vec_dot_fn NS##_vec_dot_by_id(uint32_t w, uint32_t* act) {                              \
+        tensor_type a = tensor_type::f32;                                                          \
+        const vec_dot_fn f = NS::vec_dot((tensor_type)w, &a);                                      \
+        if (act) *act = (uint32_t)a;                                                               \
+        return f;                                                                                  \
+    }                                                                                              \
+    inline quantize_act_fn NS##_quantize_act_by_id(uint32_t a) { return NS::quantize_act((tensor_type)a); }
+AI_KERNEL_SET_LOOKUPS(ref)
+AI_KERNEL_SET_LOOKUPS(simd)
+#undef AI_KERNEL_SET_LOOKUPS
+inline mm_fn ref_mm_by_id(uint32_t) { return nullptr; }  // the reference is vec_dot per (row, token)
+inline mm_fn simd_mm_by_id(uint32_t w) { return simd_mm((tensor_type)w); }
+}  // namespace detail
+
+const kernel_set* ref::kernels() {
+    static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id};
+    return &k;
+}
+const kernel_set* simd::kernels() {
+#if AI_X86_INT8 && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && defined(__AVX512VNNI__)
+    static const char* const name = "avx512";
+#elif AI_X86_INT8
+    static const char* const name = "avx2";
+#else
+    static const char* const name = simd::arch_name();
+#endif
+    static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id};
+    return &k;
+}
+
+#if !defined(AI_DISPATCH_TARGET)
+// ---- Which sets this build has, and which this CPU runs ----------------------------------------
+#if defined(AI_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
+extern "C" const ai::kernel_set* ai_kernels_avx2(void);
+extern "C" const ai::kernel_set* ai_kernels_avx512(void);
+#endif
+
+namespace detail {
+struct cpu_caps {
+    bool x86 = false, sse2 = false, avx = false, avx2 = false, fma = false, f16c = false;
+    bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false, avx512bf16 = false;
+    bool amx_int8 = false, aarch64 = false, neon = false;
+};
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+inline void cpu_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+    __asm__ __volatile__("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+inline uint64_t cpu_xgetbv0() {
+    unsigned lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#define AI_HAVE_CPUID 1
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+inline void cpu_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+    int v[4];
+    __cpuidex(v, (int)leaf, (int)sub);
+    for (int i = 0; i < 4; ++i) r[i] = (unsigned)v[i];
+}
+inline uint64_t cpu_xgetbv0() { return _xgetbv(0); }
+#define AI_HAVE_CPUID 1
+#endif
+// The instruction sets the CPU has and the OS saves the registers of (XCR0: YMM for AVX, the
+// opmask and ZMM state for AVX-512): cpuid alone would allow AVX-512 under an OS that lacks it.
+inline cpu_caps cpu_detect() {
+    cpu_caps c;
+#if defined(AI_HAVE_CPUID)
+    c.x86 = true;
+    unsigned r[4];
+    cpu_cpuid(0, 0, r);
+    const unsigned max_leaf = r[0];
+    cpu_cpuid(1, 0, r);
+    c.sse2 = (r[3] >> 26) & 1;
+    const bool osxsave = (r[2] >> 27) & 1;
+    const uint64_t xcr0 = osxsave ? cpu_xgetbv0() : 0;
+    const bool ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xE6) == 0xE6;
+    c.avx = ymm && ((r[2] >> 28) & 1);
+    c.fma = c.avx && ((r[2] >> 12) & 1);
+    c.f16c = c.avx && ((r[2] >> 29) & 1);
+    if (max_leaf >= 7) {
+        cpu_cpuid(7, 0, r);
+        c.avx2 = c.avx && ((r[1] >> 5) & 1);
+        c.avx512f = zmm && ((r[1] >> 16) & 1);
+        c.avx512dq = c.avx512f && ((r[1] >> 17) & 1);
+        c.avx512bw = c.avx512f && ((r[1] >> 30) & 1);
+        c.avx512vl = c.avx512f && ((r[1] >> 31) & 1);
+        c.avx512vnni = c.avx512f && ((r[2] >> 11) & 1);
+        c.amx_int8 = (r[3] >> 25) & 1;
+        cpu_cpuid(7, 1, r);
+        c.avx512bf16 = c.avx512f && ((r[0] >> 5) & 1);
+    }
+#elif defined(__aarch64__) || defined(_M_ARM64)
+    c.aarch64 = c.neon = true;  // Advanced SIMD is part of every AArch64 CPU
+#endif
+    return c;
+}
+inline const cpu_caps& cpu() {
+    static const cpu_caps c = cpu_detect();
+    return c;
+}
+inline bool cpu_runs_set(const char* name) {
+    const cpu_caps& c = cpu();
+    if (std::strcmp(name, "avx512") == 0) return c.avx2 && c.fma && c.f16c && c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq && c.avx512vnni;
+    if (std::strcmp(name, "avx2") == 0) return c.avx2 && c.fma && c.f16c;
+    return true;
+}
+// Best first: the sets built in, dispatch sets only when they add one the baseline lacks.
+struct kernel_registry {
+    const kernel_set* sets[4] = {};
+    bool runs[4] = {};
+    int n = 0;
+    void add(const kernel_set* k, bool runs_here) {
+        for (int i = 0; i < n; ++i)
+            if (std::strcmp(sets[i]->name, k->name) == 0) return;
+        sets[n] = k;
+        runs[n++] = runs_here;
+    }
+    kernel_registry() {
+#if defined(AI_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
+        const kernel_set* own = simd::kernels();
+        const bool own512 = std::strcmp(own->name, "avx512") == 0;
+        if (!own512) add(ai_kernels_avx512(), cpu_runs_set("avx512"));
+        else add(own, true);
+        if (!own512 && std::strcmp(own->name, "avx2") != 0) add(ai_kernels_avx2(), cpu_runs_set("avx2"));
+#endif
+        add(simd::kernels(), true);  // compiled for this translation unit's flags: runs by construction
+        add(ref::kernels(), true);
+    }
+};
+inline const kernel_registry& kernel_sets() {
+    static const kernel_registry r;
+    return r;
+}
+}  // namespace detail
+
+int kernel_set_count() { return detail::kernel_sets().n; }
+const kernel_set* kernel_set_at(int i) {
+    const detail::kernel_registry& r = detail::kernel_sets();
+    return i >= 0 && i < r.n ? r.sets[i] : nullptr;
+}
+bool kernel_set_runs_here(const kernel_set* k) {
+    const detail::kernel_registry& r = detail::kernel_sets();
+    for (int i = 0; i < r.n; ++i)
+        if (r.sets[i] == k) return r.runs[i];
+    return false;
+}
+const kernel_set* kernel_set_best() {
+    const detail::kernel_registry& r = detail::kernel_sets();
+    for (int i = 0; i < r.n; ++i)
+        if (r.runs[i]) return r.sets[i];
+    return ref::kernels();
+}
+const kernel_set* kernel_set_find(const char* name) {
+    const detail::kernel_registry& r = detail::kernel_sets();
+    for (int i = 0; name && i < r.n; ++i)
+        if (std::strcmp(r.sets[i]->name, name) == 0) return r.sets[i];
+    return nullptr;
+}
+const char* cpu_features() {
+    static const struct text {
+        char s[256];
+        text() : s() {
+            const detail::cpu_caps& c = detail::cpu();
+            const struct { bool on; const char* name; } all[] = {
+                {c.x86, "x86-64"}, {c.sse2, "sse2"}, {c.avx, "avx"}, {c.avx2, "avx2"}, {c.fma, "fma"}, {c.f16c, "f16c"},
+                {c.avx512f, "avx512f"}, {c.avx512bw, "avx512bw"}, {c.avx512vl, "avx512vl"}, {c.avx512dq, "avx512dq"},
+                {c.avx512vnni, "avx512vnni"}, {c.avx512bf16, "avx512bf16"}, {c.amx_int8, "amx-int8"},
+                {c.aarch64, "aarch64"}, {c.neon, "neon"}};
+            size_t at = 0;
+            for (const auto& f : all) {
+                if (!f.on) continue;
+                const size_t len = std::strlen(f.name);
+                if (at + len + 2 > sizeof s) break;
+                if (at) s[at++] = ' ';
+                std::memcpy(s + at, f.name, len);
+                at += len;
+            }
+            if (!at) std::memcpy(s, "unknown", 8);
+        }
+    } t;
+    return t.s;
+}
+#endif  // !AI_DISPATCH_TARGET
+
+#if defined(AI_DISPATCH_TARGET)
+// A dispatch translation unit ends here: its kernels, exported under a C name.
+AI_TARGET_NS_END
+}  // namespace ai
+#define AI_CAT2_(a, b) a##b
+#define AI_CAT_(a, b) AI_CAT2_(a, b)
+extern "C" const ai::kernel_set* AI_CAT_(ai_kernels_, AI_DISPATCH_TARGET)(void) { return ai::simd::kernels(); }
+#else  // !AI_DISPATCH_TARGET: the rest of the library
 
 // ================================================================================================
 // GGUF reading
@@ -7067,7 +7329,21 @@ struct rt_weight {
     vec_dot_fn dot = nullptr;
     tensor_type act = tensor_type::f32;
     quantize_act_fn quant = nullptr;
+    mm_fn mm = nullptr;  // tile kernel for the same pair (many rows x many tokens), if the set has one
 };
+
+// Picks the kernels of a weight from the model's kernel set.
+inline void rt_set_kernels(const kernel_set& K, rt_weight* w) {
+    if (!w->data) return;
+    uint32_t act = (uint32_t)tensor_type::f32;
+    w->dot = K.vec_dot((uint32_t)w->type, &act);
+    if (w->type == tensor_type::f32 && !w->direct_f32) w->dot = nullptr;  // vec_dot_f32_f32 wants aligned rows
+    // BF16 rows track llama.cpp better through the dequantize-then-dot path.
+    if (w->type == tensor_type::bf16) w->dot = nullptr;
+    w->act = w->dot ? (tensor_type)act : tensor_type::f32;
+    w->quant = w->dot ? K.quantize_act(act) : nullptr;
+    w->mm = w->dot ? K.mm((uint32_t)w->type) : nullptr;
+}
 
 // Index of an activation format's scratch in the context (q8_0, q8_1, q8_k), or -1 for f32.
 inline int rt_act_index(tensor_type act) {
@@ -7117,6 +7393,7 @@ struct model::state {
     detail::rt_weight output;              // [n_embd, n_vocab] (token_embd when tied)
     const float* output_bias = nullptr;    // [n_vocab] optional
     detail::rt_layer* layers = nullptr;    // (n_layer)
+    const kernel_set* kernels = nullptr;   // the instruction set the matrix products run on
     size_t layers_bytes = 0;
 
     float* vecs = nullptr;  // every 1-D tensor above, converted to float
@@ -7237,12 +7514,6 @@ struct rt_binder {
         w->rows = rows;
         w->row_bytes = t->row_bytes;
         w->direct_f32 = t->type == tensor_type::f32 && (reinterpret_cast<uintptr_t>(w->data) % alignof(float)) == 0;
-        w->dot = simd::vec_dot(t->type, &w->act);
-        if (t->type == tensor_type::f32 && !w->direct_f32) w->dot = nullptr;  // vec_dot_f32_f32 wants aligned rows
-        // BF16 rows track llama.cpp better through the dequantize-then-dot path.
-        if (t->type == tensor_type::bf16) w->dot = nullptr;
-        w->quant = simd::quantize_act(w->act);
-        if (!w->dot) w->act = tensor_type::f32;
     }
 
     bool matrix(const char* name, int64_t cols, int64_t rows, const char* meaning, bool required, rt_weight* w) {
@@ -7495,9 +7766,17 @@ status model::load_memory(const void* data, size_t size, const model_options* op
 }
 
 status model::finish_load(const model_options* opt) {
-    (void)opt;
     using namespace detail;
     state* s = state_;
+    s->kernels = kernel_set_best();
+    if (opt && opt->kernels) {
+        const kernel_set* k = kernel_set_find(opt->kernels);
+        if (!k) return fail(result::unsupported, no_offset, "model: kernel set '%s' is not built in (this build has %s%s%s%s%s)", opt->kernels,
+                            kernel_set_at(0)->name, kernel_set_count() > 1 ? ", " : "", kernel_set_count() > 1 ? kernel_set_at(1)->name : "",
+                            kernel_set_count() > 2 ? ", " : "", kernel_set_count() > 2 ? kernel_set_at(2)->name : "");
+        if (!kernel_set_runs_here(k)) return fail(result::unsupported, no_offset, "model: this CPU cannot run kernel set '%s' (it has: %s)", opt->kernels, cpu_features());
+        s->kernels = k;
+    }
     status st = rt_read_hparams(s);
     if (!st) return st;
     model_params& hp = s->hp;
@@ -7533,6 +7812,12 @@ status model::finish_load(const model_options* opt) {
     fill.vecs = s->vecs;
     if (!rt_bind_tensors(fill, s)) return fill.err;
     hp.tied_output = s->file.find_tensor("output.weight") == nullptr;
+    for (int32_t l = 0; l < hp.n_layer; ++l) {
+        rt_layer& L = s->layers[l];
+        for (rt_weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) rt_set_kernels(*s->kernels, w);
+    }
+    rt_set_kernels(*s->kernels, &s->output);
+    rt_set_kernels(*s->kernels, &s->tok_embd);
 
     detail::log(s->log, log_level::info, "model: %s, %d layers, n_embd %d, %d heads (%d KV) of %d, n_ff %d, vocab %d, context %d%s",
                 rt_arch_name(hp.arch), hp.n_layer, hp.n_embd, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_ff, hp.n_vocab,
@@ -7804,6 +8089,7 @@ struct rt_mm_job {
     int32_t n_tok = 0;
     bool accumulate = false;      // y += x W^T (+ bias) instead of y = ...
     bool int8_acts = false;       // use the integer kernels of weights that want 8-bit activations
+    float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;  // the model's kernel set's
     int32_t n_split = 1;
     float* rowbuf = nullptr;      // (slots) × [rowbuf_stride]
     int64_t rowbuf_stride = 0;
@@ -7850,7 +8136,7 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
             }
             const float b = part.bias ? part.bias[r] : 0.0f;
             for (int32_t t = 0; t < j.n_tok; ++t) {
-                float s = simd::dot_f32(row, j.x + (int64_t)t * w.cols, w.cols);
+                float s = j.dot_f32(row, j.x + (int64_t)t * w.cols, w.cols);
                 if (part.bias) s += b;
                 float* y = part.y + (int64_t)t * w.rows + r;
                 *y = j.accumulate ? *y + s : s;
@@ -7891,6 +8177,7 @@ inline void rt_att_task(void* arg, int32_t h, int32_t slot) {
     float* tmp = c.kvrow + (int64_t)slot * hd;
     const int64_t layer_off = (int64_t)j.layer * c.n_ctx * c.kv_dim;
     const bool f16 = c.kv == kv_type::f16;
+    float (*const dot_f32)(const float*, const float*, int64_t) = c.m->kernels->dot_f32;
     // Row j of head kvh in the K or V cache, as float (converted into tmp for F16).
     const auto kv_row = [&](const void* cache, int32_t pos) -> const float* {
         const int64_t off = layer_off + (int64_t)pos * c.kv_dim + (int64_t)kvh * hd;
@@ -7903,7 +8190,7 @@ inline void rt_att_task(void* arg, int32_t h, int32_t slot) {
         const int32_t n_keys = j.p0 + t + 1;
         float max = -INFINITY;
         for (int32_t p = 0; p < n_keys; ++p) {
-            const float s = simd::dot_f32(q, kv_row(c.k_cache, p), hd) * j.scale;
+            const float s = dot_f32(q, kv_row(c.k_cache, p), hd) * j.scale;
             scores[p] = s;
             if (s > max) max = s;
         }
@@ -7941,6 +8228,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
     rt_mm_job mm;
     mm.n_split = mm_split;
     mm.int8_acts = int8_acts;
+    mm.dot_f32 = M.kernels->dot_f32;
     mm.rowbuf = rowbuf;
     mm.rowbuf_stride = max_cols;
     mm.n_tok = n;
@@ -8770,7 +9058,9 @@ status gguf_writer::write_file(const char* path) const {
 }
 #endif
 
+AI_TARGET_NS_END
 }  // namespace ai
+#endif  // AI_DISPATCH_TARGET
 
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC diagnostic pop

@@ -5,6 +5,7 @@
 // and output is fixed (other tools parse it), so change it only by adding.
 //
 //   ai info MODEL [--json]                 header, metadata and tensor table
+//   ai info --cpu [--json]                 this CPU's instruction sets and the kernel sets built in
 //   ai dequant MODEL TENSOR --out FILE     the tensor as raw little-endian float32, storage order
 //   ai tokenize MODEL (--text T | --file F) [--no-bos] [--special]   token ids, one line
 //   ai tokenize MODEL --vocab-test FILE.inp [--special]             llama.cpp's test format
@@ -12,6 +13,7 @@
 //          [--repeat-penalty R] [--seed S] [-t THREADS] [--ctx N] [--ignore-eos] [--json]
 //   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
 //   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]   prefill/decode speed
+//   run, logits and bench also take --kernels NAME (a kernel set of `ai info --cpu`; default: best)
 //
 // Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
 #define AI_IMPLEMENTATION
@@ -36,6 +38,7 @@ int usage() {
     std::fprintf(stderr,
                  "usage: ai <command> [args]\n"
                  "  info MODEL [--json]               header, metadata and tensors of a GGUF file\n"
+                 "  info --cpu [--json]               this CPU's instruction sets and the kernel sets built in\n"
                  "  dequant MODEL TENSOR --out FILE   write a tensor as raw float32 (little-endian)\n"
                  "  tokenize MODEL (--text TEXT | --file FILE) [--no-bos] [--special]\n"
                  "                                    token ids, space separated, one line\n"
@@ -48,7 +51,8 @@ int usage() {
                  "  logits MODEL --ids FILE --out FILE [-t THREADS]\n"
                  "                                    logits after every id (one batch), raw float32 rows\n"
                  "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]\n"
-                 "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n");
+                 "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n"
+                 "  run, logits and bench take --kernels NAME: a kernel set of `ai info --cpu` (default: the best)\n");
     return 2;
 }
 
@@ -194,14 +198,39 @@ void print_shape(std::FILE* o, const ai::tensor_info& t, bool json) {
 
 // --- commands -------------------------------------------------------------------------------------
 
+// `ai info --cpu`: what the CPU offers and which kernel sets this build has (the first one the CPU
+// runs is what models use).
+int cmd_info_cpu(bool json) {
+    const ai::kernel_set* best = ai::kernel_set_best();
+    if (json) {
+        std::printf("{\"cpu\":\"%s\",\"kernel_sets\":[", ai::cpu_features());
+        for (int i = 0; i < ai::kernel_set_count(); ++i) {
+            const ai::kernel_set* k = ai::kernel_set_at(i);
+            std::printf("%s{\"name\":\"%s\",\"runs_here\":%s,\"default\":%s}", i ? "," : "", k->name,
+                        ai::kernel_set_runs_here(k) ? "true" : "false", k == best ? "true" : "false");
+        }
+        std::printf("]}\n");
+        return 0;
+    }
+    std::printf("cpu: %s\nkernel sets:", ai::cpu_features());
+    for (int i = 0; i < ai::kernel_set_count(); ++i) {
+        const ai::kernel_set* k = ai::kernel_set_at(i);
+        std::printf(" %s%s", k->name, k == best ? " (default)" : ai::kernel_set_runs_here(k) ? "" : " (not on this CPU)");
+    }
+    std::printf("\n");
+    return 0;
+}
+
 int cmd_info(int argc, char** argv) {
     const char* path = nullptr;
-    bool json = false;
+    bool json = false, cpu = false;
     for (int i = 0; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--json")) json = true;
+        else if (!std::strcmp(argv[i], "--cpu")) cpu = true;
         else if (!path && argv[i][0] != '-') path = argv[i];
         else return usage();
     }
+    if (cpu && !path) return cmd_info_cpu(json);
     if (!path) return usage();
     ai::gguf_file f;
     ai::status st = f.open_file(path);
@@ -439,6 +468,7 @@ int cmd_run(int argc, char** argv) {
     const char *path = nullptr, *prompt = nullptr, *ids_file = nullptr;
     int n_predict = 128, threads = 1, n_ctx = 0;
     bool ignore_eos = false, json = false;
+    ai::model_options mo;
     ai::sampler_options so;
     so.temperature = 0.8f;
     so.top_k = 40;
@@ -462,6 +492,7 @@ int cmd_run(int argc, char** argv) {
         else if (a == "--seed") { ok = parse_num(v, &so.seed); ++i; }
         else if (a == "-t") { ok = parse_num(v, &threads); ++i; }
         else if (a == "--ctx") { ok = parse_num(v, &n_ctx); ++i; }
+        else if (a == "--kernels") { mo.kernels = v; ++i; }
         else if (!path && a.size() && a[0] != '-') path = argv[i];
         else return usage();
         if (!ok) return usage();
@@ -470,7 +501,7 @@ int cmd_run(int argc, char** argv) {
 
     const double t_load = now_s();
     ai::model m;
-    ai::status st = m.load_file(path);
+    ai::status st = m.load_file(path, &mo);
     if (!st) return report(st, path);
     const ai::tokenizer& tok = m.tokenizer();
 
@@ -549,9 +580,11 @@ int cmd_run(int argc, char** argv) {
 int cmd_logits(int argc, char** argv) {
     const char *path = nullptr, *ids_file = nullptr, *out = nullptr;
     int threads = 1;
+    ai::model_options mo;
     for (int i = 0; i < argc; ++i) {
         const std::string_view a = argv[i];
-        if (a == "--ids" && i + 1 < argc) ids_file = argv[++i];
+        if (a == "--kernels" && i + 1 < argc) mo.kernels = argv[++i];
+        else if (a == "--ids" && i + 1 < argc) ids_file = argv[++i];
         else if (a == "--out" && i + 1 < argc) out = argv[++i];
         else if (a == "-t" && i + 1 < argc) { if (!parse_num(argv[++i], &threads)) return usage(); }
         else if (!path && a.size() && a[0] != '-') path = argv[i];
@@ -562,7 +595,7 @@ int cmd_logits(int argc, char** argv) {
     if (!read_ids(ids_file, &ids)) return report_text("not a list of token ids", ids_file);
     if (ids.empty()) return report_text("no token ids", ids_file);
     ai::model m;
-    ai::status st = m.load_file(path);
+    ai::status st = m.load_file(path, &mo);
     if (!st) return report(st, path);
     ai::context_options co;
     co.n_threads = threads;
@@ -625,6 +658,7 @@ int cmd_bench(int argc, char** argv) {
     std::vector<int> pps = {128, 512}, threads = {1, 2};
     int n_gen = 64, reps = 5;
     bool json = false, warmup = true;
+    ai::model_options mo;
     for (int i = 0; i < argc; ++i) {
         const std::string_view a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -636,6 +670,7 @@ int cmd_bench(int argc, char** argv) {
         else if (a == "-t") { ok = parse_list(v, &threads); ++i; }
         else if (a == "-n") { ok = parse_num(v, &n_gen); ++i; }
         else if (a == "-r") { ok = parse_num(v, &reps); ++i; }
+        else if (a == "--kernels") { mo.kernels = v; ++i; }
         else if (!path && a.size() && a[0] != '-') path = argv[i];
         else return usage();
         if (!ok) return usage();
@@ -644,7 +679,7 @@ int cmd_bench(int argc, char** argv) {
 
     const double t_load = now_s();
     ai::model m;
-    ai::status st = m.load_file(path);
+    ai::status st = m.load_file(path, &mo);
     if (!st) return report(st, path);
     const double load_ms = (now_s() - t_load) * 1000.0;
 

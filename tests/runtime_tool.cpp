@@ -9,7 +9,8 @@
 //   runtime_tool bench MODEL PP TG THREADS REPS            median prompt / generation tokens/s (JSON)
 //
 // IDS_FILE holds whitespace-separated token ids. The KV cache is F16, as llama.cpp's default.
-// AI_Q8_ACTS=1 in the environment sets context_options::quantize_activations (8-bit activations).
+// AI_Q8_ACTS=1 in the environment sets context_options::quantize_activations (8-bit activations);
+// AI_KERNELS=NAME picks the kernel set (model_options::kernels; `ai info --cpu` lists them).
 // Exit status: 0 on success, 1 on an error (message on stderr), 2 on bad usage.
 #define AI_IMPLEMENTATION
 #include "ai.hpp"
@@ -62,7 +63,10 @@ int main(int argc, char** argv) {
     if (argc < 4) return usage();
     const std::string cmd = argv[1];
     ai::model model;
-    ai::status st = model.load_file(argv[2]);
+    ai::model_options mo;
+    mo.kernels = std::getenv("AI_KERNELS");
+    if (mo.kernels && !mo.kernels[0]) mo.kernels = nullptr;
+    ai::status st = model.load_file(argv[2], &mo);
     if (!st) return fail(argv[2], st);
     const int32_t n_vocab = model.params().n_vocab;
     const char* q8 = std::getenv("AI_Q8_ACTS");

@@ -1,6 +1,8 @@
-// The quantized dot-product kernels (ai.hpp, "Vector kernels"): every ai::simd kernel against its
-// ai::ref twin, and every ai::ref kernel against a double-precision dequantize-then-dot, on random
-// rows of 1, 2, 3, 7 blocks and long rows. Weights are both real quantizer output (ref::from_float)
+// The quantized dot-product kernels (ai.hpp, "Vector kernels"): the kernels of every kernel set the
+// build has and this CPU runs (ai::simd's, and with AI_DISPATCH the avx2 / avx512 units') against
+// their ai::ref twins, and every ai::ref kernel against a double-precision dequantize-then-dot, on
+// random rows of 1, 2, 3, 7 blocks and long rows. The tile kernels (kernel_set::mm) against ref
+// vec_dot per (row, token), and for bit-identical results however rows and tokens are split. Weights are both real quantizer output (ref::from_float)
 // and random bytes (every bit pattern, with finite scales); activations always come from the
 // activation quantizers, as in the runtime (their values lie in -127..127).
 //
@@ -98,18 +100,27 @@ double q8_1_allowance(tensor_type w, const uint8_t* wq, const uint8_t* aq, int64
     return e;
 }
 
-void check_pair(tensor_type w, const std::vector<uint8_t>& wq, const std::vector<float>& act, int64_t n) {
-    tensor_type at_ref = tensor_type::f32, at_simd = tensor_type::f32;
+// Every kernel set this build has and this CPU can run.
+std::vector<const ai::kernel_set*> runnable_sets() {
+    std::vector<const ai::kernel_set*> v;
+    for (int i = 0; i < ai::kernel_set_count(); ++i)
+        if (ai::kernel_set_runs_here(ai::kernel_set_at(i))) v.push_back(ai::kernel_set_at(i));
+    return v;
+}
+
+void check_pair(const ai::kernel_set& K, tensor_type w, const std::vector<uint8_t>& wq, const std::vector<float>& act, int64_t n) {
+    tensor_type at_ref = tensor_type::f32;
+    uint32_t at_simd = 0;
     const ai::vec_dot_fn fr = ai::ref::vec_dot(w, &at_ref);
-    const ai::vec_dot_fn fs = ai::simd::vec_dot(w, &at_simd);
+    const ai::vec_dot_fn fs = K.vec_dot((uint32_t)w, &at_simd);
     REQUIRE(bool(fr));
     REQUIRE(bool(fs));
-    REQUIRE(at_ref == at_simd);
+    REQUIRE((uint32_t)at_ref == at_simd);
     size_t abytes = 0;
     REQUIRE(ai::type_row_bytes(at_ref, n, &abytes));
     std::vector<uint8_t> aq(abytes), aq_simd(abytes);
     ai::ref::quantize_act(at_ref)(act.data(), aq.data(), n);
-    ai::simd::quantize_act(at_ref)(act.data(), aq_simd.data(), n);
+    K.quantize_act((uint32_t)at_ref)(act.data(), aq_simd.data(), n);
     CHECK(aq == aq_simd);  // the activation quantizers agree byte for byte
 
     const std::vector<double> dw = dequant(w, wq.data(), n), da = dequant(at_ref, aq.data(), n);
@@ -128,8 +139,9 @@ void check_pair(tensor_type w, const std::vector<uint8_t>& wq, const std::vector
 
 }  // namespace
 
-TEST_CASE("activation quantizers: simd == ref byte for byte, and close to the input") {
-    INFO("int8 kernels: " << std::string(ai::simd::int8_kernels()));
+TEST_CASE("activation quantizers: every kernel set == ref byte for byte, and close to the input") {
+  for (const ai::kernel_set* K : runnable_sets()) {
+    INFO("kernel set " << std::string(K->name));
     std::mt19937 rng(11);
     for (tensor_type at : {tensor_type::q8_0, tensor_type::q8_1, tensor_type::q8_k}) {
         INFO("type " << std::string(ai::type_name(at)));
@@ -142,7 +154,7 @@ TEST_CASE("activation quantizers: simd == ref byte for byte, and close to the in
             REQUIRE(ai::type_row_bytes(at, n, &bytes));
             std::vector<uint8_t> a(bytes), b(bytes);
             ai::ref::quantize_act(at)(x.data(), a.data(), n);
-            ai::simd::quantize_act(at)(x.data(), b.data(), n);
+            K->quantize_act((uint32_t)at)(x.data(), b.data(), n);
             CHECK(a == b);
             const std::vector<double> back = dequant(at, a.data(), n);
             // each element within half a step of its block, plus Q8_0/Q8_1's f16 rounding of the
@@ -154,11 +166,13 @@ TEST_CASE("activation quantizers: simd == ref byte for byte, and close to the in
             }
         }
     }
-    CHECK_FALSE(bool(ai::ref::quantize_act(tensor_type::q4_0)));
+    CHECK_FALSE(bool(K->quantize_act((uint32_t)tensor_type::q4_0)));
+  }
 }
 
-TEST_CASE("quantized vec_dot: simd vs ref vs double, quantizer output and random bytes") {
-    INFO("int8 kernels: " << std::string(ai::simd::int8_kernels()));
+TEST_CASE("quantized vec_dot: every kernel set vs ref vs double, quantizer output and random bytes") {
+  for (const ai::kernel_set* K : runnable_sets()) {
+    INFO("kernel set " << std::string(K->name));
     std::mt19937 rng(5);
     for (const kernel_case& c : quant_cases()) {
         INFO("type " << std::string(ai::type_name(c.w)));
@@ -168,20 +182,23 @@ TEST_CASE("quantized vec_dot: simd vs ref vs double, quantizer output and random
             CAPTURE(n);
             for (int rep = 0; rep < 4; ++rep) {
                 const std::vector<float> act = random_floats(rng, n);
-                check_pair(c.w, quantize(c.w, random_floats(rng, n)), act, n);
-                check_pair(c.w, random_blocks(rng, c, n), act, n);
+                check_pair(*K, c.w, quantize(c.w, random_floats(rng, n)), act, n);
+                check_pair(*K, c.w, random_blocks(rng, c, n), act, n);
             }
         }
     }
+  }
 }
 
-TEST_CASE("plain vec_dot (F32, F16, BF16 rows x float): simd vs ref vs double, every length") {
+TEST_CASE("plain vec_dot (F32, F16, BF16 rows x float): every kernel set vs ref vs double, every length") {
+  for (const ai::kernel_set* K : runnable_sets()) {
+    INFO("kernel set " << std::string(K->name));
     std::mt19937 rng(3);
     for (tensor_type t : {tensor_type::f32, tensor_type::f16, tensor_type::bf16}) {
         INFO("type " << std::string(ai::type_name(t)));
         tensor_type at = tensor_type::q8_0;
         const ai::vec_dot_fn fr = ai::ref::vec_dot(t, &at);
-        const ai::vec_dot_fn fs = ai::simd::vec_dot(t, nullptr);
+        const ai::vec_dot_fn fs = K->vec_dot((uint32_t)t, nullptr);
         REQUIRE(bool(fr));
         REQUIRE(bool(fs));
         CHECK(at == tensor_type::f32);
@@ -208,8 +225,30 @@ TEST_CASE("plain vec_dot (F32, F16, BF16 rows x float): simd vs ref vs double, e
                 std::memcpy(u.data() + 1, w.data(), w.size() - 1);
                 CHECK(std::fabs((double)fs(u.data() + 1, a.data(), n) - r) <= tol);
             }
+            const double d = K->dot_f32(x.data(), a.data(), n), dr = ai::ref::dot_f32(x.data(), a.data(), n);
+            double mag2 = 0;
+            for (int64_t i = 0; i < n; ++i) mag2 += std::fabs((double)x[(size_t)i] * a[(size_t)i]);
+            CHECK(std::fabs(d - dr) <= (double)(n + 4) * 1.2e-7 * mag2 + 1e-30);
         }
     }
+  }
+}
+
+TEST_CASE("kernel sets: the registry, names, and a set chosen by name") {
+    const std::vector<const ai::kernel_set*> sets = runnable_sets();
+    REQUIRE(!sets.empty());
+    CHECK(ai::kernel_set_best() == sets.front());
+    CHECK(ai::kernel_set_find("scalar") == ai::ref::kernels());
+    CHECK(ai::kernel_set_find(ai::simd::kernels()->name) != nullptr);
+    CHECK(ai::kernel_set_find("no-such-set") == nullptr);
+    CHECK(ai::kernel_set_at(-1) == nullptr);
+    CHECK(ai::kernel_set_at(ai::kernel_set_count()) == nullptr);
+    CHECK(std::string(ai::cpu_features()).size() > 0);
+#if defined(AI_DISPATCH) && defined(__x86_64__)
+    // A baseline build with dispatch has both x86 units (or its own flags already cover one).
+    CHECK(ai::kernel_set_find("avx2") != nullptr);
+    CHECK(ai::kernel_set_find("avx512") != nullptr);
+#endif
 }
 
 TEST_CASE("vec_dot table: pairings and types without a kernel") {
@@ -222,4 +261,76 @@ TEST_CASE("vec_dot table: pairings and types without a kernel") {
     CHECK(at == tensor_type::q8_k);
     CHECK_FALSE(bool(ai::simd::vec_dot(tensor_type::iq2_xxs, &at)));
     CHECK_FALSE(bool(ai::ref::vec_dot(tensor_type::q8_k, nullptr)));
+}
+
+TEST_CASE("tile kernels (kernel_set::mm): vs ref vec_dot, and bit-identical however the work is split") {
+    std::mt19937 rng(17);
+    const std::vector<tensor_type> types = {tensor_type::q4_0, tensor_type::q4_1, tensor_type::q5_0, tensor_type::q5_1,
+                                            tensor_type::q8_0, tensor_type::iq4_nl, tensor_type::q2_k, tensor_type::q3_k,
+                                            tensor_type::q4_k, tensor_type::q5_k, tensor_type::q6_k, tensor_type::f32,
+                                            tensor_type::f16, tensor_type::bf16};
+    int tested = 0;
+    for (const ai::kernel_set* K : runnable_sets()) {
+        INFO("kernel set " << std::string(K->name));
+        for (tensor_type t : types) {
+            const ai::mm_fn mm = K->mm((uint32_t)t);
+            if (!mm) continue;
+            ++tested;
+            INFO("type " << std::string(ai::type_name(t)));
+            tensor_type at = tensor_type::f32;
+            const ai::vec_dot_fn fr = ai::ref::vec_dot(t, &at);
+            REQUIRE(bool(fr));
+            const int be = std::max(ai::type_info(t)->block_elems, ai::type_info(at)->block_elems);
+            for (int64_t n : {(int64_t)be, 3 * (int64_t)be, (int64_t)((2048 + be - 1) / be * be)}) {
+                for (int64_t nr : {1, 3, 4, 5, 13}) {
+                    for (int64_t nt : {1, 2, 4, 7}) {
+                        CAPTURE(n);
+                        CAPTURE(nr);
+                        CAPTURE(nt);
+                        size_t wrow = 0, arow = 0;
+                        REQUIRE(ai::type_row_bytes(t, n, &wrow));
+                        REQUIRE(ai::type_row_bytes(at, n, &arow));
+                        std::vector<uint8_t> w;
+                        for (int64_t r = 0; r < nr; ++r) {
+                            const std::vector<uint8_t> row = quantize(t, random_floats(rng, n));
+                            w.insert(w.end(), row.begin(), row.end());
+                        }
+                        std::vector<uint8_t> a((size_t)nt * arow);
+                        std::vector<float> mag((size_t)(nr * nt), 0.0f);
+                        for (int64_t k = 0; k < nt; ++k) {
+                            const std::vector<float> x = random_floats(rng, n);
+                            if (at == tensor_type::f32) std::memcpy(a.data() + k * arow, x.data(), arow);
+                            else ai::ref::quantize_act(at)(x.data(), a.data() + k * arow, n);
+                        }
+                        const int64_t ys = nr + 2;  // a stride wider than the tile: nothing else written
+                        std::vector<float> y((size_t)(nt * ys), -7.0f);
+                        mm(w.data(), wrow, nr, a.data(), arow, nt, n, y.data(), ys);
+                        for (int64_t k = 0; k < nt; ++k) {
+                            const std::vector<double> da = dequant(at, a.data() + k * arow, n);
+                            for (int64_t r = 0; r < nr; ++r) {
+                                const std::vector<double> dw = dequant(t, w.data() + r * wrow, n);
+                                double m = 0;
+                                for (int64_t i = 0; i < n; ++i) m += std::fabs(dw[(size_t)i] * da[(size_t)i]);
+                                const double tol = (double)(n / be + 4) * 2.5e-7 * m * (t == tensor_type::f32 || t == tensor_type::f16 || t == tensor_type::bf16 ? be : 1) + 1e-30;
+                                const float ref = fr(w.data() + r * wrow, a.data() + k * arow, n);
+                                CHECK(std::fabs((double)y[(size_t)(k * ys + r)] - ref) <= tol);
+                            }
+                            CHECK(y[(size_t)(k * ys + nr)] == -7.0f);
+                            CHECK(y[(size_t)(k * ys + nr + 1)] == -7.0f);
+                        }
+                        // one row and one token at a time: the same bits
+                        bool same = true;
+                        for (int64_t k = 0; k < nt; ++k)
+                            for (int64_t r = 0; r < nr; ++r) {
+                                float one = 0;
+                                mm(w.data() + r * wrow, wrow, 1, a.data() + k * arow, arow, 1, n, &one, 1);
+                                same = same && std::memcmp(&one, &y[(size_t)(k * ys + r)], 4) == 0;
+                            }
+                        CHECK(same);
+                    }
+                }
+            }
+        }
+    }
+    MESSAGE("tile kernels tested: " << tested);
 }
