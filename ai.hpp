@@ -96,6 +96,7 @@ namespace ai {
 // type numbers (ai::tensor_type values).
 using vec_dot_fn = float (*)(const void* w, const void* a, int64_t n);
 using quantize_act_fn = void (*)(const float* x, void* dst, int64_t n);
+using dequantize_fn = void (*)(const void* src, float* dst, int64_t n);  // a row to float32
 // Tile product: y[t * y_stride + r] = sum_{k<n} W[r][k] * A[t][k] for rows r < nr, tokens t < nt.
 // W rows are w_stride bytes apart, A rows (in the weight type's activation format) a_stride apart.
 using mm_fn = void (*)(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n,
@@ -106,6 +107,7 @@ struct kernel_set {
     vec_dot_fn (*vec_dot)(uint32_t w_type, uint32_t* act_type);  // as ai::simd::vec_dot
     quantize_act_fn (*quantize_act)(uint32_t act_type);
     mm_fn (*mm)(uint32_t w_type);  // nullptr: no tile kernel; use vec_dot per (row, token)
+    dequantize_fn (*to_float)(uint32_t type);  // same values as ai::ref::to_float, bit for bit
 };
 
 AI_TARGET_NS_BEGIN
@@ -283,6 +285,9 @@ AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
 AI_API quantize_act_fn quantize_act(tensor_type act);
 AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
 AI_API const char* int8_kernels();  // "avx512vnni", "avx2", or "scalar": what vec_dot runs on
+// Tile kernels (see mm_fn), where this instruction set has them; kernels()->mm finds them by type.
+AI_API void mm_f16_f32(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_f32_f32(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 // These kernels as a table, named after the instruction set: "avx512" (AVX-512 F/BW/VL/DQ with
 // VNNI), "avx2" (AVX2 + FMA + F16C), else xsimd's architecture name or "scalar".
 AI_API const kernel_set* kernels();
@@ -656,6 +661,7 @@ public:
     const model_params& params() const;
     const ai::tokenizer& tokenizer() const;
     const gguf_file& file() const;
+    const kernel_set* kernels() const;  // the instruction set its matrix products run on
 
     struct state;  // implementation detail
 private:
@@ -665,6 +671,17 @@ private:
 };
 
 enum class kv_type : int32_t { f16 = 0, f32 = 1 };  // zero = F16, as llama.cpp
+
+// What matrix products on quantized weights multiply the weights with.
+//   q8_layers (zero, the default): in the decoder layers the input is rounded to 8 bits per block
+//       of 32 (or 256) and multiplied in integers, as llama.cpp does (its speed and its kind of
+//       rounding error, about KL 3e-3 on a 135M model); the output (logits) matrix gets the float
+//       input, which keeps the final scores close to the exact ones.
+//   f32: float32 input everywhere (weights dequantized in cache, then FMA): no rounding of the
+//       activations, logits within ~1e-7 KL of an exactly dequantized model; slower prefill.
+//   q8: 8-bit input everywhere, the output matrix included: llama.cpp's method throughout.
+// F32 / F16 weights always multiply float input.
+enum class matmul_input : int32_t { q8_layers = 0, f32 = 1, q8 = 2 };
 
 // Lets a caller run our parallel loops on its own job system: call task(arg, i) for every i in
 // [0, n_tasks), in any order and on any threads, and return when all are done.
@@ -685,10 +702,7 @@ struct context_options {
     // (the context stays valid: the tokens already committed are kept).
     bool (*should_stop)(void* user) = nullptr;
     void* should_stop_user = nullptr;
-    // Matrix products on quantized weights round the activations to 8 bits first and use integer
-    // dot products, as llama.cpp does: several times faster decode, with llama.cpp's kind of
-    // rounding error. Off (zero): activations stay float32, the more exact path.
-    bool quantize_activations = false;
+    ai::matmul_input matmul = ai::matmul_input::q8_layers;  // see matmul_input
     allocator alloc;
     logger log;
 };
@@ -3073,11 +3087,169 @@ const char* simd::int8_kernels() {
 }
 
 // ---- Tile kernels (matrix x matrix) -------------------------------------------------------------
+// mm_fn kernels compute a tile of R weight rows x T tokens at once, so each weight vector loaded
+// serves T tokens and each activation vector R rows. Every output element has its own accumulator
+// chain, whose order depends only on n, never on where the element falls in a tile: results are
+// the same bits however rows and tokens are split among calls (threads, batches).
+
+// F32 / F16 rows x float activations.
+#if AI_HAVE_XSIMD && defined(__AVX512F__)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace detail {
+// 16 weights of row `p` at element i as floats; `mask` selects the lanes that exist (the tail).
+template <bool F16> inline __m512 x512_wload(const unsigned char* p, int64_t i, __mmask16 mask) {
+    if (F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p + 2 * i));
+    return _mm512_maskz_loadu_ps(mask, p + 4 * i);
+}
+template <bool F16, int R, int T>
+inline void x512_tile_float(const unsigned char* w, size_t ws, const float* a, size_t as, int64_t n, float* y, int64_t ys) {
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 wv[R];
+        for (int r = 0; r < R; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + 1024, _MM_HINT_T0);
+            wv[r] = x512_wload<F16>(w + r * ws, i, mask);
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m512 av = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const unsigned char*>(a) + t * as + 4 * i);
+            for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) y[t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+}  // namespace detail
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#define AI_TILE_FLOAT(F16, R, T, W, WS, A, AS, N, Y, YS) \
+    detail::x512_tile_float<F16, R, T>(W, WS, reinterpret_cast<const float*>(A), AS, N, Y, YS)
+#define AI_TILE_ROWS 4
+#define AI_TILE_TOKENS 4
+#elif AI_X86_INT8
+namespace detail {
+template <bool F16> inline __m256 x256_wload(const unsigned char* p, int64_t i) {
+    if (F16) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p + 4 * i));
+}
+// 8 lanes per step; the elements past the last multiple of 8 go through a scalar tail per element.
+template <bool F16, int R, int T>
+inline void x256_tile_float(const unsigned char* w, size_t ws, const float* a, size_t as, int64_t n, float* y, int64_t ys) {
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    const int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i = 0; i < n8; i += 8) {
+        __m256 wv[R];
+        for (int r = 0; r < R; ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + 1024, _MM_HINT_T0);
+            wv[r] = x256_wload<F16>(w + r * ws, i);
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m256 av = _mm256_loadu_ps(reinterpret_cast<const float*>(reinterpret_cast<const unsigned char*>(a) + t * as) + i);
+            for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], av, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+            float sum = x86_hsum(acc[r][t]);
+            const float* at = reinterpret_cast<const float*>(reinterpret_cast<const unsigned char*>(a) + t * as);
+            for (int64_t i = n8; i < n; ++i) {
+                float wf;
+                if (F16) {
+                    uint16_t h;
+                    std::memcpy(&h, w + r * ws + 2 * i, 2);
+                    wf = _cvtsh_ss(h);
+                } else {
+                    std::memcpy(&wf, w + r * ws + 4 * i, 4);
+                }
+                sum += wf * at[i];
+            }
+            y[t * ys + r] = sum;
+        }
+}
+}  // namespace detail
+#define AI_TILE_FLOAT(F16, R, T, W, WS, A, AS, N, Y, YS) \
+    detail::x256_tile_float<F16, R, T>(W, WS, reinterpret_cast<const float*>(A), AS, N, Y, YS)
+#define AI_TILE_ROWS 2
+#define AI_TILE_TOKENS 4
+#endif
+
+#if defined(AI_TILE_FLOAT)
+namespace detail {
+// Walks an nr x nt product in tiles of (up to) R x T; `Tile<r, t>` runs one tile.
+template <bool F16>
+inline void tile_walk_float(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    const unsigned char* wp = static_cast<const unsigned char*>(w);
+    const unsigned char* ap = static_cast<const unsigned char*>(a);
+    constexpr int R = AI_TILE_ROWS, T = AI_TILE_TOKENS;
+    for (int64_t t0 = 0; t0 < nt; t0 += T) {
+        const int64_t tn = std::min<int64_t>(T, nt - t0);
+        for (int64_t r0 = 0; r0 < nr; r0 += R) {
+            const int64_t rn = std::min<int64_t>(R, nr - r0);
+            const unsigned char* W = wp + (size_t)r0 * ws;
+            const unsigned char* A = ap + (size_t)t0 * as;
+            float* Y = y + t0 * ys + r0;
+#define AI_TILE_CASE(RR, TT) \
+    if (rn == RR && tn == TT) { AI_TILE_FLOAT(F16, RR, TT, W, ws, A, as, n, Y, ys); continue; }
+            AI_TILE_CASE(R, T) AI_TILE_CASE(R, 1)
+            // remainders: one row or one token at a time (the same per-element arithmetic)
+            for (int64_t r = 0; r < rn; ++r)
+                for (int64_t t = 0; t < tn; ++t) AI_TILE_FLOAT(F16, 1, 1, W + (size_t)r * ws, ws, A + (size_t)t * as, as, n, Y + t * ys + r, ys);
+#undef AI_TILE_CASE
+        }
+    }
+}
+}  // namespace detail
+void simd::mm_f16_f32(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    detail::tile_walk_float<true>(w, ws, nr, a, as, nt, n, y, ys);
+}
+void simd::mm_f32_f32(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    detail::tile_walk_float<false>(w, ws, nr, a, as, nt, n, y, ys);
+}
+#undef AI_TILE_FLOAT
+#undef AI_TILE_ROWS
+#undef AI_TILE_TOKENS
+#define AI_HAVE_TILE_FLOAT 1
+#else  // no tile code for this instruction set: the row kernel per (row, token)
+namespace detail {
+inline void tile_by_rows(vec_dot_fn dot, const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; ++t)
+        for (int64_t r = 0; r < nr; ++r)
+            y[t * ys + r] = dot(static_cast<const unsigned char*>(w) + (size_t)r * ws, static_cast<const unsigned char*>(a) + (size_t)t * as, n);
+}
+}  // namespace detail
+void simd::mm_f16_f32(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    detail::tile_by_rows(simd::vec_dot_f16_f32, w, ws, nr, a, as, nt, n, y, ys);
+}
+void simd::mm_f32_f32(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    detail::tile_by_rows(simd::vec_dot_f32_f32, w, ws, nr, a, as, nt, n, y, ys);
+}
+#endif
+
 namespace detail {
 inline mm_fn simd_mm(tensor_type w) {
     switch (w) {
+#if defined(AI_HAVE_TILE_FLOAT)
+    case tensor_type::f16: return simd::mm_f16_f32;
+    case tensor_type::f32: return simd::mm_f32_f32;
+#endif
     default: return nullptr;
     }
+}
+}  // namespace detail
+
+// ---- Dequantization into float rows (the f32 matmul input path) --------------------------------
+namespace detail {
+inline dequantize_fn simd_to_float(tensor_type t) {
+    return ref::to_float(t);
 }
 }  // namespace detail
 
@@ -3096,10 +3268,13 @@ AI_KERNEL_SET_LOOKUPS(simd)
 #undef AI_KERNEL_SET_LOOKUPS
 inline mm_fn ref_mm_by_id(uint32_t) { return nullptr; }  // the reference is vec_dot per (row, token)
 inline mm_fn simd_mm_by_id(uint32_t w) { return simd_mm((tensor_type)w); }
+inline dequantize_fn ref_to_float_by_id(uint32_t t) { return ref::to_float((tensor_type)t); }
+inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((tensor_type)t); }
 }  // namespace detail
 
 const kernel_set* ref::kernels() {
-    static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id};
+    static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
+                                 detail::ref_to_float_by_id};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -3110,7 +3285,8 @@ const kernel_set* simd::kernels() {
 #else
     static const char* const name = simd::arch_name();
 #endif
-    static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id};
+    static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id,
+                                 detail::simd_to_float_by_id};
     return &k;
 }
 
@@ -7343,6 +7519,7 @@ inline void rt_set_kernels(const kernel_set& K, rt_weight* w) {
     w->act = w->dot ? (tensor_type)act : tensor_type::f32;
     w->quant = w->dot ? K.quantize_act(act) : nullptr;
     w->mm = w->dot ? K.mm((uint32_t)w->type) : nullptr;
+    w->to_float = K.to_float((uint32_t)w->type);
 }
 
 // Index of an activation format's scratch in the context (q8_0, q8_1, q8_k), or -1 for f32.
@@ -7837,6 +8014,7 @@ const gguf_file& model::file() const {
     static const gguf_file none;
     return state_ ? state_->file : none;
 }
+const kernel_set* model::kernels() const { return state_ ? state_->kernels : nullptr; }
 
 // ------------------------------------------------------------------------------------------------
 // Worker threads
@@ -7927,7 +8105,7 @@ struct context::state {
     bool have_logits = false;   // logits holds the row after token pos - 1
     bool (*should_stop)(void*) = nullptr;
     void* should_stop_user = nullptr;
-    bool int8_acts = false;     // context_options::quantize_activations
+    matmul_input matmul = matmul_input::q8_layers;
 
     // KV cache: (n_layer) × [n_ctx, n_head_kv*head_dim] for K, the same for V; uint16_t (F16 bits)
     // or float elements.
@@ -7951,7 +8129,9 @@ struct context::state {
 
     // Per-slot scratch (a slot is a worker thread, or a task under a caller's parallel_for).
     int32_t n_slots = 1;
-    float* rowbuf = nullptr;  // (n_slots) × [max_cols]  one dequantized weight row
+    float* rowbuf = nullptr;  // (n_slots) × [rowbuf_floats]  dequantized weight rows (at least one)
+    int64_t rowbuf_floats = 0;  // max(max_cols, 8192): 32 KiB, a chunk of rows that stays in L1
+    float* tilebuf = nullptr; // (n_slots) × [rt_mm_chunk_rows × n_batch]  tile-kernel results
     int64_t max_cols = 0;
     // The input of a matrix product in the activation formats its weights' kernels want: q8_0,
     // q8_1, q8_k (rt_act_index); each [n_batch] rows of up to max_cols elements, or nullptr when
@@ -8090,10 +8270,15 @@ struct rt_mm_job {
     bool accumulate = false;      // y += x W^T (+ bias) instead of y = ...
     bool int8_acts = false;       // use the integer kernels of weights that want 8-bit activations
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;  // the model's kernel set's
+    mm_fn mm_f32 = nullptr;       // its F32 tile kernel (nullptr: dot_f32 per row and token)
     int32_t n_split = 1;
     float* rowbuf = nullptr;      // (slots) × [rowbuf_stride]
     int64_t rowbuf_stride = 0;
+    float* tilebuf = nullptr;     // (slots) × [rt_mm_chunk_rows × n_batch]: tile results before bias / residual
 };
+
+// Rows per tile-kernel call: its weights stay in L1 while every token of the chunk passes.
+constexpr int64_t rt_mm_chunk_rows = 32;
 
 inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
     const rt_mm_job& j = *static_cast<const rt_mm_job*>(arg);
@@ -8107,6 +8292,26 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
         const rt_weight& w = *part.w;
         const int64_t lo = std::max(r0, base) - base, hi = std::min(r1, base + w.rows) - base;
         base += w.rows;
+        if (w.mm && (w.act == tensor_type::f32 || j.int8_acts)) {
+            float* tile = j.tilebuf + (int64_t)slot * rt_mm_chunk_rows * j.n_tok;
+            const bool direct = !j.accumulate && !part.bias;  // results go straight to y
+            for (int64_t r0 = lo; r0 < hi; r0 += rt_mm_chunk_rows) {
+                const int64_t nr = std::min(rt_mm_chunk_rows, hi - r0);
+                w.mm(w.data + (size_t)r0 * w.row_bytes, w.row_bytes, nr, part.a, part.a_stride, j.n_tok, w.cols,
+                     direct ? part.y + r0 : tile, direct ? w.rows : nr);
+                if (direct) continue;
+                for (int32_t t = 0; t < j.n_tok; ++t) {
+                    float* y = part.y + (int64_t)t * w.rows + r0;
+                    const float* d = tile + (int64_t)t * nr;
+                    for (int64_t r = 0; r < nr; ++r) {
+                        float s = d[r];
+                        if (part.bias) s += part.bias[r0 + r];
+                        y[r] = j.accumulate ? y[r] + s : s;
+                    }
+                }
+            }
+            continue;
+        }
         if (w.dot && (w.act == tensor_type::f32 || j.int8_acts)) {
             // Tiles of rows_per_tile weight rows: their bytes stay in L1 while every token of the
             // chunk passes, so each weight row comes from memory once per matrix product and each
@@ -8126,20 +8331,39 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
             }
             continue;
         }
-        for (int64_t r = lo; r < hi; ++r) {
-            const uint8_t* src = w.data + (size_t)r * w.row_bytes;
-            const float* row;
-            if (w.direct_f32) row = reinterpret_cast<const float*>(src);
-            else {
-                w.to_float(src, buf, w.cols);
-                row = buf;
+        // Float input: a chunk of rows is dequantized into the slot's buffer (sized for L1/L2),
+        // then multiplied with the tokens, 64 at a time so their rows stay in L2, by the F32 tile
+        // kernel; each weight row is converted once per matrix product.
+        const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(rt_mm_chunk_rows, j.rowbuf_stride / w.cols));
+        float* tile = j.tilebuf + (int64_t)slot * rt_mm_chunk_rows * j.n_tok;
+        for (int64_t r0 = lo; r0 < hi; r0 += chunk) {
+            const int64_t nr = std::min(chunk, hi - r0);
+            const float* rows = buf;
+            if (w.direct_f32) rows = reinterpret_cast<const float*>(w.data + (size_t)r0 * w.row_bytes);
+            else
+                for (int64_t r = 0; r < nr; ++r) w.to_float(w.data + (size_t)(r0 + r) * w.row_bytes, buf + r * w.cols, w.cols);
+            const size_t rs = w.direct_f32 ? w.row_bytes : (size_t)w.cols * sizeof(float);
+            for (int32_t t0 = 0; t0 < j.n_tok; t0 += 64) {
+                const int32_t tn = std::min<int32_t>(64, j.n_tok - t0);
+                const float* xt = j.x + (int64_t)t0 * w.cols;
+                float* out = tile + (int64_t)t0 * nr;
+                if (j.mm_f32) {
+                    j.mm_f32(rows, rs, nr, xt, (size_t)w.cols * sizeof(float), tn, w.cols, out, nr);
+                } else {
+                    for (int32_t t = 0; t < tn; ++t)
+                        for (int64_t r = 0; r < nr; ++r)
+                            out[(int64_t)t * nr + r] = j.dot_f32(reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(rows) + (size_t)r * rs),
+                                                                 xt + (int64_t)t * w.cols, w.cols);
+                }
             }
-            const float b = part.bias ? part.bias[r] : 0.0f;
             for (int32_t t = 0; t < j.n_tok; ++t) {
-                float s = j.dot_f32(row, j.x + (int64_t)t * w.cols, w.cols);
-                if (part.bias) s += b;
-                float* y = part.y + (int64_t)t * w.rows + r;
-                *y = j.accumulate ? *y + s : s;
+                float* y = part.y + (int64_t)t * w.rows + r0;
+                const float* d = tile + (int64_t)t * nr;
+                for (int64_t r = 0; r < nr; ++r) {
+                    float s = d[r];
+                    if (part.bias) s += part.bias[r0 + r];
+                    y[r] = j.accumulate ? y[r] + s : s;
+                }
             }
         }
     }
@@ -8227,11 +8451,15 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
 
     rt_mm_job mm;
     mm.n_split = mm_split;
-    mm.int8_acts = int8_acts;
     mm.dot_f32 = M.kernels->dot_f32;
     mm.rowbuf = rowbuf;
-    mm.rowbuf_stride = max_cols;
+    mm.rowbuf_stride = rowbuf_floats;
+    mm.tilebuf = tilebuf;
     mm.n_tok = n;
+    // 8-bit inputs in the layers unless f32 is asked for; in the output matrix only with q8.
+    const bool int8_layers = this->matmul != matmul_input::f32;
+    mm.int8_acts = int8_layers;
+    mm.mm_f32 = M.kernels->mm((uint32_t)tensor_type::f32);
     const auto matmul = [&](const float* in, bool accumulate, const rt_mm_part& a, const rt_mm_part& b, const rt_mm_part& c) {
         mm.x = in;
         mm.accumulate = accumulate;
@@ -8319,6 +8547,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
     const int32_t first = all_rows ? 0 : n - 1;
     for (int32_t t = first; t < n; ++t) rt_rmsnorm(x + t * E, M.output_norm, E, hp.rms_eps, xn + t * E);
     mm.n_tok = n - first;
+    mm.int8_acts = this->matmul == matmul_input::q8;
     matmul(xn + first * E, false, {&M.output, M.output_bias, out}, none, none);
     return status{};
 }
@@ -8377,6 +8606,7 @@ status context::create(const model& mdl, const context_options* opt) {
         return fail(result::invalid_argument, no_offset, "context: n_ctx %d, n_batch %d and n_threads %d must be non-negative (n_threads at most 1024)",
                     o.n_ctx, o.n_batch, o.n_threads);
     if (o.kv != kv_type::f16 && o.kv != kv_type::f32) return fail(result::invalid_argument, no_offset, "context: unknown kv_type %d", (int)o.kv);
+    if ((int)o.matmul < 0 || (int)o.matmul > 2) return fail(result::invalid_argument, no_offset, "context: unknown matmul_input %d", (int)o.matmul);
     const int32_t n_ctx = o.n_ctx ? o.n_ctx : (hp.n_ctx_train > 0 && hp.n_ctx_train < 4096 ? hp.n_ctx_train : 4096);
     const int32_t n_batch = std::min(o.n_batch ? o.n_batch : 512, n_ctx);
     int32_t n_threads = o.n_threads > 1 ? o.n_threads : 1;
@@ -8391,6 +8621,7 @@ status context::create(const model& mdl, const context_options* opt) {
     const int32_t n_slots = use_par ? std::max(mm_split, hp.n_head) : n_threads;
     const int64_t q_dim = (int64_t)hp.n_head * hp.head_dim, kv_dim = (int64_t)hp.n_head_kv * hp.head_dim;
     const int64_t max_cols = std::max<int64_t>(std::max<int64_t>(hp.n_embd, hp.n_ff), q_dim);
+    const int64_t rowbuf_floats = std::max<int64_t>(max_cols, 8192);
     const uint64_t kv_elem = o.kv == kv_type::f16 ? 2 : 4;
     // Bytes of one input row in each activation format some weight of the model uses.
     uint64_t act_bytes[3] = {0, 0, 0};
@@ -8423,7 +8654,8 @@ status context::create(const model& mdl, const context_options* opt) {
         bufs[7] = lay.take_as<float>(B * (uint64_t)hp.n_ff);
         bufs[8] = lay.take_as<float>(B * (uint64_t)std::max(hp.rope_dims, 2));
         bufs[9] = lay.take_as<float>((uint64_t)hp.n_vocab);
-        float* rb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)max_cols);
+        float* rb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rowbuf_floats);
+        float* tb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rt_mm_chunk_rows * B);
         uint8_t* aq[3];
         for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(B, act_bytes[i])) : nullptr;
         float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx);
@@ -8432,7 +8664,7 @@ status context::create(const model& mdl, const context_options* opt) {
             s->k_cache = kc; s->v_cache = vc;
             s->x = bufs[0]; s->xn = bufs[1]; s->q = bufs[2]; s->k = bufs[3]; s->v = bufs[4];
             s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
-            s->rowbuf = rb; s->scores = sc; s->kvrow = kr;
+            s->rowbuf = rb; s->tilebuf = tb; s->scores = sc; s->kvrow = kr;
             for (int i = 0; i < 3; ++i) s->actq[i] = aq[i];
         }
         return kv_end;
@@ -8469,9 +8701,10 @@ status context::create(const model& mdl, const context_options* opt) {
     s->kv_bytes = (size_t)kv_bytes;
     s->should_stop = o.should_stop;
     s->should_stop_user = o.should_stop_user;
-    s->int8_acts = o.quantize_activations;
+    s->matmul = o.matmul;
     s->n_slots = n_slots;
     s->max_cols = max_cols;
+    s->rowbuf_floats = rowbuf_floats;
     s->mm_split = mm_split;
     s->par = o.parallel;
     s->block_bytes = (size_t)measure.size;

@@ -14,6 +14,7 @@
 //   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
 //   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]   prefill/decode speed
 //   run, logits and bench also take --kernels NAME (a kernel set of `ai info --cpu`; default: best)
+//   and --matmul q8-layers|f32|q8 (ai::matmul_input; default q8-layers)
 //
 // Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
 #define AI_IMPLEMENTATION
@@ -52,7 +53,9 @@ int usage() {
                  "                                    logits after every id (one batch), raw float32 rows\n"
                  "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]\n"
                  "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n"
-                 "  run, logits and bench take --kernels NAME: a kernel set of `ai info --cpu` (default: the best)\n");
+                 "  run, logits and bench take --kernels NAME: a kernel set of `ai info --cpu` (default: the best)\n"
+                 "  and --matmul q8-layers|f32|q8: input of quantized matrix products (default q8-layers:\n"
+                 "  8-bit in the layers, float into the output matrix; f32: float everywhere; q8: 8-bit everywhere)\n");
     return 2;
 }
 
@@ -194,6 +197,16 @@ void print_shape(std::FILE* o, const ai::tensor_info& t, bool json) {
     std::fputc('[', o);
     for (int d = 0; d < t.n_dims; ++d) std::fprintf(o, d ? (json ? ",%" PRId64 : ", %" PRId64) : "%" PRId64, t.ne[d]);
     std::fputc(']', o);
+}
+
+// --matmul's value: q8-layers, f32 or q8 (ai::matmul_input).
+bool parse_matmul(const char* v, ai::matmul_input* out) {
+    if (!v) return false;
+    if (!std::strcmp(v, "q8-layers")) *out = ai::matmul_input::q8_layers;
+    else if (!std::strcmp(v, "f32")) *out = ai::matmul_input::f32;
+    else if (!std::strcmp(v, "q8")) *out = ai::matmul_input::q8;
+    else return false;
+    return true;
 }
 
 // --- commands -------------------------------------------------------------------------------------
@@ -469,6 +482,7 @@ int cmd_run(int argc, char** argv) {
     int n_predict = 128, threads = 1, n_ctx = 0;
     bool ignore_eos = false, json = false;
     ai::model_options mo;
+    ai::matmul_input matmul = ai::matmul_input::q8_layers;
     ai::sampler_options so;
     so.temperature = 0.8f;
     so.top_k = 40;
@@ -493,6 +507,7 @@ int cmd_run(int argc, char** argv) {
         else if (a == "-t") { ok = parse_num(v, &threads); ++i; }
         else if (a == "--ctx") { ok = parse_num(v, &n_ctx); ++i; }
         else if (a == "--kernels") { mo.kernels = v; ++i; }
+        else if (a == "--matmul") { ok = parse_matmul(v, &matmul); ++i; }
         else if (!path && a.size() && a[0] != '-') path = argv[i];
         else return usage();
         if (!ok) return usage();
@@ -517,6 +532,7 @@ int cmd_run(int argc, char** argv) {
     if (prompt_ids.empty()) return report_text("the prompt has no tokens", path);
 
     ai::context_options co;
+    co.matmul = matmul;
     co.n_ctx = n_ctx;
     co.n_threads = threads;
     ai::context ctx;
@@ -581,9 +597,11 @@ int cmd_logits(int argc, char** argv) {
     const char *path = nullptr, *ids_file = nullptr, *out = nullptr;
     int threads = 1;
     ai::model_options mo;
+    ai::matmul_input matmul = ai::matmul_input::q8_layers;
     for (int i = 0; i < argc; ++i) {
         const std::string_view a = argv[i];
         if (a == "--kernels" && i + 1 < argc) mo.kernels = argv[++i];
+        else if (a == "--matmul" && i + 1 < argc) { if (!parse_matmul(argv[++i], &matmul)) return usage(); }
         else if (a == "--ids" && i + 1 < argc) ids_file = argv[++i];
         else if (a == "--out" && i + 1 < argc) out = argv[++i];
         else if (a == "-t" && i + 1 < argc) { if (!parse_num(argv[++i], &threads)) return usage(); }
@@ -598,6 +616,7 @@ int cmd_logits(int argc, char** argv) {
     ai::status st = m.load_file(path, &mo);
     if (!st) return report(st, path);
     ai::context_options co;
+    co.matmul = matmul;
     co.n_threads = threads;
     co.n_ctx = std::max<int>((int)ids.size(), 64);  // one batch of all ids, as the oracle does
     co.n_batch = co.n_ctx;
@@ -659,6 +678,7 @@ int cmd_bench(int argc, char** argv) {
     int n_gen = 64, reps = 5;
     bool json = false, warmup = true;
     ai::model_options mo;
+    ai::matmul_input matmul = ai::matmul_input::q8_layers;
     for (int i = 0; i < argc; ++i) {
         const std::string_view a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -671,6 +691,7 @@ int cmd_bench(int argc, char** argv) {
         else if (a == "-n") { ok = parse_num(v, &n_gen); ++i; }
         else if (a == "-r") { ok = parse_num(v, &reps); ++i; }
         else if (a == "--kernels") { mo.kernels = v; ++i; }
+        else if (a == "--matmul") { ok = parse_matmul(v, &matmul); ++i; }
         else if (!path && a.size() && a[0] != '-') path = argv[i];
         else return usage();
         if (!ok) return usage();
@@ -696,6 +717,8 @@ int cmd_bench(int argc, char** argv) {
     std::vector<row> rows;
     for (int t : threads) {
         ai::context_options co;
+        co.matmul = matmul;
+    co.matmul = matmul;
         co.n_ctx = max_pp + n_gen + 8;
         co.n_threads = t;
         if (warmup) {
@@ -735,8 +758,11 @@ int cmd_bench(int argc, char** argv) {
     if (json) {
         std::fputs("{\"model\":", stdout);
         json_string(stdout, path);
-        std::printf(",\"simd\":\"%s\",\"file_size\":%" PRIu64 ",\"n_vocab\":%d,\"reps\":%d,\"warmup\":%s,\"tg_after_pp\":%d,\"results\":[",
-                    ai::simd::arch_name(), m.file().file_size(), n_vocab, reps, warmup ? "true" : "false", pps[0]);
+        static const char* const matmul_names[] = {"q8-layers", "f32", "q8"};
+        std::printf(",\"simd\":\"%s\",\"kernels\":\"%s\",\"matmul\":\"%s\",\"file_size\":%" PRIu64
+                    ",\"n_vocab\":%d,\"reps\":%d,\"warmup\":%s,\"tg_after_pp\":%d,\"results\":[",
+                    ai::simd::arch_name(), m.kernels()->name, matmul_names[(int)matmul], m.file().file_size(), n_vocab, reps,
+                    warmup ? "true" : "false", pps[0]);
         for (size_t i = 0; i < rows.size(); ++i) {
             const row& w = rows[i];
             std::printf("%s{\"threads\":%d,\"pp\":%d,\"pp_tok_s\":%.3f,\"pp_min\":%.3f,\"pp_max\":%.3f,"

@@ -9,7 +9,7 @@
 //   runtime_tool bench MODEL PP TG THREADS REPS            median prompt / generation tokens/s (JSON)
 //
 // IDS_FILE holds whitespace-separated token ids. The KV cache is F16, as llama.cpp's default.
-// AI_Q8_ACTS=1 in the environment sets context_options::quantize_activations (8-bit activations);
+// AI_MATMUL=q8_layers|f32|q8 in the environment sets context_options::matmul (default q8_layers);
 // AI_KERNELS=NAME picks the kernel set (model_options::kernels; `ai info --cpu` lists them).
 // Exit status: 0 on success, 1 on an error (message on stderr), 2 on bad usage.
 #define AI_IMPLEMENTATION
@@ -69,8 +69,11 @@ int main(int argc, char** argv) {
     ai::status st = model.load_file(argv[2], &mo);
     if (!st) return fail(argv[2], st);
     const int32_t n_vocab = model.params().n_vocab;
-    const char* q8 = std::getenv("AI_Q8_ACTS");
-    const bool q8_acts = q8 && q8[0] == '1';
+    const char* mode = std::getenv("AI_MATMUL");
+    ai::matmul_input matmul = ai::matmul_input::q8_layers;
+    if (mode && !std::strcmp(mode, "f32")) matmul = ai::matmul_input::f32;
+    else if (mode && !std::strcmp(mode, "q8")) matmul = ai::matmul_input::q8;
+    else if (mode && mode[0] && std::strcmp(mode, "q8_layers")) { std::fprintf(stderr, "runtime_tool: AI_MATMUL=%s is not q8_layers, f32 or q8\n", mode); return 2; }
 
     if (cmd == "tokenize") {
         std::string text;
@@ -89,7 +92,7 @@ int main(int argc, char** argv) {
         if (!read_ids(argv[3], &ids) || ids.empty()) { std::fprintf(stderr, "runtime_tool: no ids in %s\n", argv[3]); return 1; }
         const int n = (int)ids.size();
         ai::context_options co;
-        co.quantize_activations = q8_acts;
+        co.matmul = matmul;
         co.n_threads = argc > 5 ? std::atoi(argv[5]) : 1;
         const int n_gen = cmd == "greedy" ? std::atoi(argv[4]) : 0;
         co.n_ctx = std::max(64, n + n_gen + 8);
@@ -127,7 +130,7 @@ int main(int argc, char** argv) {
         std::vector<double> pps, tgs;
         for (int r = 0; r < reps; ++r) {
             ai::context_options co;
-            co.quantize_activations = q8_acts;
+            co.matmul = matmul;
             co.n_ctx = pp + tg + 8;
             co.n_threads = th;
             ai::context ctx;

@@ -334,3 +334,36 @@ TEST_CASE("tile kernels (kernel_set::mm): vs ref vec_dot, and bit-identical howe
     }
     MESSAGE("tile kernels tested: " << tested);
 }
+
+TEST_CASE("dequantization (kernel_set::to_float): every kernel set == ref bit for bit") {
+    std::mt19937 rng(23);
+    for (const ai::kernel_set* K : runnable_sets()) {
+        INFO("kernel set " << std::string(K->name));
+        for (const kernel_case& c : quant_cases()) {
+            INFO("type " << std::string(ai::type_name(c.w)));
+            const ai::dequantize_fn f = K->to_float((uint32_t)c.w);
+            REQUIRE(bool(f));
+            const int be = ai::type_info(c.w)->block_elems;
+            for (int64_t nb : {1, 2, 3, 7, 64}) {
+                const int64_t n = nb * be;
+                CAPTURE(n);
+                for (const std::vector<uint8_t>& w : {quantize(c.w, random_floats(rng, n)), random_blocks(rng, c, n)}) {
+                    std::vector<float> a((size_t)n), b((size_t)n);
+                    ai::ref::to_float(c.w)(w.data(), a.data(), n);
+                    f(w.data(), b.data(), n);
+                    CHECK(std::memcmp(a.data(), b.data(), (size_t)n * sizeof(float)) == 0);
+                }
+            }
+        }
+        for (tensor_type t : {tensor_type::f16, tensor_type::bf16}) {
+            const int64_t n = 4099;
+            std::vector<uint8_t> w((size_t)n * 2);
+            for (auto& x : w) x = (uint8_t)rng();
+            std::vector<float> a((size_t)n), b((size_t)n);
+            ai::ref::to_float(t)(w.data(), a.data(), n);
+            K->to_float((uint32_t)t)(w.data(), b.data(), n);
+            for (int64_t i = 0; i < n; ++i)  // NaN payloads may differ; every other value is exact
+                if (!std::isnan(a[(size_t)i])) CHECK(std::memcmp(&a[(size_t)i], &b[(size_t)i], 4) == 0);
+        }
+    }
+}

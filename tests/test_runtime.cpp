@@ -739,7 +739,7 @@ TEST_CASE("sampler: a fixed seed gives a fixed sequence on every platform") {
     CHECK(got == expected);
 }
 
-TEST_CASE("runtime: quantize_activations — integer kernels close to the float path, thread-independent, no allocation") {
+TEST_CASE("runtime: matmul_input q8 / q8_layers — integer kernels close to the f32 path, thread-independent, no allocation") {
     // Q4_0, Q8_0 and Q4_K matrices (rows of 256 so every type's blocks fit).
     for (ai::tensor_type t : {ai::tensor_type::q4_0, ai::tensor_type::q8_0, ai::tensor_type::q4_k, ai::tensor_type::q4_1}) {
         CAPTURE(ai::type_name(t));
@@ -757,12 +757,19 @@ TEST_CASE("runtime: quantize_activations — integer kernels close to the float 
         for (int i = 0; i < 24; ++i) ids.push_back(1 + (i * 37) % 299);
         ai::context_options co;
         co.n_ctx = 64;
+        co.matmul = ai::matmul_input::f32;
         const std::vector<float> exact = all_logits(m, ids, co);
-        co.quantize_activations = true;
+        co.matmul = ai::matmul_input::q8_layers;  // the default: 8-bit layers, float output matrix
+        const std::vector<float> mixed = all_logits(m, ids, co);
+        co.matmul = ai::matmul_input::q8;
         const std::vector<float> q8 = all_logits(m, ids, co);
         co.n_threads = 2;
         const std::vector<float> q8_2 = all_logits(m, ids, co);
         CHECK(q8 == q8_2);  // bit-identical for any thread count
+        co.matmul = ai::matmul_input::q8_layers;
+        CHECK(all_logits(m, ids, co) == mixed);
+        CHECK(mixed != q8);     // the output matrix takes the other path
+        CHECK(mixed != exact);  // and the layers too
         REQUIRE(q8.size() == exact.size());
         // Per position: 8-bit activations move logits by a small fraction of their spread.
         const size_t nv = 300;
@@ -771,6 +778,9 @@ TEST_CASE("runtime: quantize_activations — integer kernels close to the float 
         for (size_t i = 0; i < nv; ++i) spread = std::max(spread, (double)std::fabs(exact[i]));
         CHECK(worst > 0.0);           // the integer path really ran
         CHECK(worst < 0.05 * spread);  // and stayed close
+        double worst_mixed = 0;
+        for (size_t i = 0; i < q8.size(); ++i) worst_mixed = std::max(worst_mixed, (double)std::fabs(mixed[i] - exact[i]));
+        CHECK(worst_mixed < 0.05 * spread);
         // No allocation while decoding with the integer path either.
         counting_alloc ca;
         co.alloc = ca.hooks();
