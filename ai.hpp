@@ -286,6 +286,12 @@ AI_API quantize_act_fn quantize_act(tensor_type act);
 AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
 AI_API const char* int8_kernels();  // "avx512vnni", "avx2", or "scalar": what vec_dot runs on
 // Tile kernels (see mm_fn), where this instruction set has them; kernels()->mm finds them by type.
+AI_API void mm_q4_0_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_q4_1_q8_1(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_q5_0_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_q5_1_q8_1(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_q8_0_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_iq4_nl_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 AI_API void mm_f16_f32(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 AI_API void mm_f32_f32(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 // These kernels as a table, named after the instruction set: "avx512" (AVX-512 F/BW/VL/DQ with
@@ -2994,6 +3000,430 @@ void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) { ref::quanti
 #endif
 void simd::quantize_act_q8_k(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_k(x, dst, n); }
 
+// The row kernel per (row, token): tile kernels' stand-in where an instruction set has none.
+namespace detail {
+inline void mm_by_rows(vec_dot_fn dot, const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; ++t)
+        for (int64_t r = 0; r < nr; ++r)
+            y[t * ys + r] = dot(static_cast<const unsigned char*>(w) + (size_t)r * ws, static_cast<const unsigned char*>(a) + (size_t)t * as, n);
+}
+}  // namespace detail
+
+// ---- ai::simd tile kernels: many weight rows x many tokens per pass ------------------------------
+// simd::mm_<w>_<a>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride):
+//   y[t * y_stride + r] = sum over k < n of W[r][k] * A[t][k]    for r < nr, t < nt
+// W: nr rows of the weight type, w_stride bytes apart; A: nt rows of the activation blocks
+// (q8_0 or q8_1, as vec_dot pairs them), a_stride bytes apart; n a multiple of 32.
+//
+// A tile of R rows x T tokens runs over n in groups of 32-blocks (four with AVX-512, two with
+// AVX2), so every unpacked weight group serves T tokens and every activation group R rows. A group
+// sits in two registers, each holding one 16-byte half of each block (128-bit lane k = block k,
+// the first halves in `lo`, the second in `hi`): after the two int8 dots of a (row, token), the
+// int32 lanes of 128-bit lane k all belong to block k, so one convert and one FMA scale the group. Weight bytes are
+// made unsigned (Q4/Q5 levels as stored, Q8_0 and IQ4_NL plus 128); the bias times the sum of the
+// activations comes back through the dot's initial value, computed once per token and group and
+// shared by the tile's rows.
+//
+// Determinism: every output element goes through the same operations in the same order whatever
+// nr, nt, the tile shape and its place in a tile (a last group of fewer than four blocks goes
+// through a zero-padded copy, chosen by n alone), so results do not depend on how the runtime
+// splits rows among threads or tokens into batches, and nt == 1 gives what nt > 1 gives.
+#if AI_X86_INT8
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace detail {
+
+// The weight formats: block size, field offsets, how the quants become unsigned bytes, and the
+// bias those bytes carry (the activation sum times it is subtracted).
+enum class x86_mm_quants { nibbles, nibbles5, bytes, iq4nl };
+template <int Size, int D, int M, int Qs, int Qh, x86_mm_quants Kind, int Bias, int ActSize>
+struct x86_mm_format {
+    static constexpr int size = Size, d = D, m = M, qs = Qs, qh = Qh, bias = Bias, act_size = ActSize;
+    static constexpr x86_mm_quants kind = Kind;
+    static constexpr bool has_min = M >= 0;
+};
+using x86_mm_q4_0 = x86_mm_format<18, 0, -1, 2, -1, x86_mm_quants::nibbles, 8, 34>;
+using x86_mm_q4_1 = x86_mm_format<20, 0, 2, 4, -1, x86_mm_quants::nibbles, 0, 36>;
+using x86_mm_q5_0 = x86_mm_format<22, 0, -1, 6, 2, x86_mm_quants::nibbles5, 16, 34>;
+using x86_mm_q5_1 = x86_mm_format<24, 0, 2, 8, 4, x86_mm_quants::nibbles5, 0, 36>;
+using x86_mm_q8_0 = x86_mm_format<34, 0, -1, 2, -1, x86_mm_quants::bytes, 128, 34>;
+using x86_mm_iq4_nl = x86_mm_format<18, 0, -1, 2, -1, x86_mm_quants::iq4nl, 128, 34>;
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// AVX-512: groups of four blocks. Each register of a group is gathered by one word permute
+// (vpermt2w) from two 64-byte loads of the group's bytes.
+// Where a 4-block group keeps the 16-bit words one gather collects: `len` bytes (16: a half of
+// the quants; 2: an f16 field, repeated in the 4 lanes of its block) at byte `off` of each block.
+// Two 64-byte loads at a and b cover them (b == a when 64 bytes suffice), both inside the group.
+template <int Size, int Off, int Len> struct x86_mm_span {
+    static constexpr int first = Off, last = 3 * Size + Off + Len;
+    static constexpr int a = first, b = last - 64 > first ? last - 64 : first;
+    static_assert(a + 64 <= 4 * Size && b + 64 <= 4 * Size && b >= 0, "gather reads outside the group");
+    static_assert((Off & 1) == 0 && (Size & 1) == 0, "word gathers");
+    static __m512i index() {  // for _mm512_permutex2var_epi16(load(a), index, load(b))
+        alignas(64) uint16_t idx[32];
+        for (int i = 0; i < 32; ++i) {
+            const int o = Len == 16 ? (i / 8) * Size + Off + 2 * (i % 8) : (i / 4 % 4) * Size + Off;
+            idx[i] = uint16_t(o + 2 <= a + 64 ? (o - a) / 2 : 32 + (o - b) / 2);
+        }
+        return _mm512_load_si512(idx);
+    }
+    static __m512i gather(const unsigned char* g, __m512i idx) {
+        return _mm512_permutex2var_epi16(_mm512_loadu_si512(g + a), idx, _mm512_loadu_si512(g + b));
+    }
+    static __m512 gather_f16(const unsigned char* g, __m512i idx) {  // 16 floats, block k in lanes 4k..4k+3
+        return _mm512_cvtph_ps(_mm512_castsi512_si256(gather(g, idx)));
+    }
+};
+
+template <class F> struct x86_mm_isa {
+    static constexpr int group = 4;  // blocks per group
+    using vec = __m512;
+    static vec zero() { return _mm512_setzero_ps(); }
+    static float reduce(vec v) { return _mm512_reduce_add_ps(v); }
+    using w_lo = x86_mm_span<F::size, F::qs, 16>;  // nibbles: all 16 bytes; bytes: the first half
+    using w_hi = x86_mm_span<F::size, F::qs + 16, 16>;
+    using w_d = x86_mm_span<F::size, F::d, 2>;
+    using w_m = x86_mm_span<F::size, (F::m >= 0 ? F::m : F::d), 2>;
+    static constexpr int a_qs = F::act_size == 36 ? 4 : 2;
+    using a_lo = x86_mm_span<F::act_size, a_qs, 16>;
+    using a_hi = x86_mm_span<F::act_size, a_qs + 16, 16>;
+    using a_d = x86_mm_span<F::act_size, 0, 2>;
+    using a_s = x86_mm_span<F::act_size, 2, 2>;
+
+    struct consts {
+        __m512i w_lo_idx, w_hi_idx, w_d_idx, w_m_idx, a_lo_idx, a_hi_idx, a_d_idx, a_s_idx, table;
+    };
+    static consts make_consts() {
+        consts c;
+        c.w_lo_idx = w_lo::index();
+        c.w_hi_idx = c.w_lo_idx;
+        if constexpr (F::kind == x86_mm_quants::bytes) c.w_hi_idx = w_hi::index();
+        c.w_d_idx = w_d::index();
+        c.w_m_idx = w_m::index();
+        c.a_lo_idx = a_lo::index();
+        c.a_hi_idx = a_hi::index();
+        c.a_d_idx = a_d::index();
+        c.a_s_idx = a_s::index();
+        // IQ4_NL levels + 128 as unsigned bytes, in every 128-bit lane
+        c.table = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl))),
+                                   _mm512_set1_epi8((char)0x80));
+        return c;
+    }
+
+    struct weights { __m512i lo, hi; __m512 d, m; };
+    struct acts { __m512i lo, hi, init; __m512 d, s; };
+
+    static weights load_weights(const unsigned char* g, const consts& c) {
+        weights r;
+        const __m512i low4 = _mm512_set1_epi8(15);
+        if constexpr (F::kind == x86_mm_quants::bytes) {
+            r.lo = _mm512_xor_si512(w_lo::gather(g, c.w_lo_idx), _mm512_set1_epi8((char)0x80));
+            r.hi = _mm512_xor_si512(w_hi::gather(g, c.w_hi_idx), _mm512_set1_epi8((char)0x80));
+        } else {
+            const __m512i q = w_lo::gather(g, c.w_lo_idx);
+            r.lo = _mm512_and_si512(q, low4);
+            r.hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+            if constexpr (F::kind == x86_mm_quants::iq4nl) {
+                r.lo = _mm512_shuffle_epi8(c.table, r.lo);
+                r.hi = _mm512_shuffle_epi8(c.table, r.hi);
+            }
+            if constexpr (F::kind == x86_mm_quants::nibbles5) {
+                // fifth bits: bits 0..15 of each block's qh belong to lo, 16..31 to hi
+                uint32_t h[4];
+                for (int k = 0; k < 4; ++k) std::memcpy(&h[k], g + k * F::size + F::qh, 4);
+                const uint64_t mlo = (uint64_t)(h[0] & 0xFFFF) | (uint64_t)(h[1] & 0xFFFF) << 16 |
+                                     (uint64_t)(h[2] & 0xFFFF) << 32 | (uint64_t)(h[3] & 0xFFFF) << 48;
+                const uint64_t mhi = (uint64_t)(h[0] >> 16) | (uint64_t)(h[1] >> 16) << 16 |
+                                     (uint64_t)(h[2] >> 16) << 32 | (uint64_t)(h[3] >> 16) << 48;
+                const __m512i sixteen = _mm512_set1_epi8(16);
+                r.lo = _mm512_mask_add_epi8(r.lo, (__mmask64)mlo, r.lo, sixteen);
+                r.hi = _mm512_mask_add_epi8(r.hi, (__mmask64)mhi, r.hi, sixteen);
+            }
+        }
+        r.d = w_d::gather_f16(g, c.w_d_idx);
+        r.m = F::has_min ? w_m::gather_f16(g, c.w_m_idx) : _mm512_setzero_ps();
+        return r;
+    }
+    static acts load_acts(const unsigned char* g, const consts& c) {
+        acts r;
+        r.lo = a_lo::gather(g, c.a_lo_idx);
+        r.hi = a_hi::gather(g, c.a_hi_idx);
+        r.d = a_d::gather_f16(g, c.a_d_idx);
+        const __m512i zero = _mm512_setzero_si512();
+        if constexpr (F::bias != 0) {
+            const __m512i b = _mm512_set1_epi8((char)F::bias);
+            r.init = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, b, r.lo), b, r.hi));
+        } else {
+            r.init = zero;
+        }
+        // Q8_1's s = d * sum(q) once per block (lane 4k), for the weights' offset m
+        r.s = F::has_min ? _mm512_cvtph_ps(_mm512_castsi512_si256(
+                               _mm512_maskz_permutex2var_epi16(0x1111, _mm512_loadu_si512(g + a_s::a), c.a_s_idx, _mm512_loadu_si512(g + a_s::b))))
+                         : _mm512_setzero_ps();
+        return r;
+    }
+    static constexpr int decode_rows = 16, rows = 6, tokens = 4;
+    static void step(__m512& acc, const weights& w, const acts& a) {
+        __m512i i = _mm512_dpbusd_epi32(a.init, w.lo, a.lo);
+        i = _mm512_dpbusd_epi32(i, w.hi, a.hi);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(w.d, a.d), acc);
+        if constexpr (F::has_min) acc = _mm512_fmadd_ps(w.m, a.s, acc);
+    }
+};
+#else
+
+// AVX2: groups of two blocks in 256-bit registers. Without VNNI the dots are maddubs + madd:
+// Q4/Q5 levels (<= 31) times activations stay far from int16 saturation even summed over both
+// halves with the bias term, while Q8_0 / IQ4_NL use signed levels and the abs/sign trick.
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+#define AI_X86_MM_VNNI256 1
+#else
+#define AI_X86_MM_VNNI256 0
+#endif
+inline __m256i x86_dpbusd256(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, u, s);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+// Two 16-byte pieces (blocks 0 and 1 of the group) as one register.
+inline __m256i x86_pair(const unsigned char* p0, const unsigned char* p1) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)), 1);
+}
+inline __m256 x86_f16_pair(const unsigned char* p0, const unsigned char* p1) {  // lanes 0..3, 4..7
+    return _mm256_set_m128(_mm_set1_ps(x86_f16_at(p1)), _mm_set1_ps(x86_f16_at(p0)));
+}
+
+template <class F> struct x86_mm_isa {
+    static constexpr int group = 2;
+    using vec = __m256;
+    static vec zero() { return _mm256_setzero_ps(); }
+    static float reduce(vec v) { return x86_hsum(v); }
+    static constexpr bool signed_levels = !AI_X86_MM_VNNI256 && (F::kind == x86_mm_quants::bytes || F::kind == x86_mm_quants::iq4nl);
+    static constexpr int a_qs = F::act_size == 36 ? 4 : 2;
+
+    struct consts { __m256i table; };
+    static consts make_consts() {
+        consts c;
+        const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        c.table = signed_levels ? t : _mm256_xor_si256(t, _mm256_set1_epi8((char)0x80));
+        return c;
+    }
+    // lo, hi: levels (unsigned, biased; or signed with their absolute values in abs_lo, abs_hi)
+    struct weights { __m256i lo, hi, abs_lo, abs_hi; __m256 d, m; };
+    struct acts { __m256i lo, hi, init; __m256 d, s; };
+
+    static weights load_weights(const unsigned char* g, const consts& c) {
+        weights r;
+        const unsigned char* b1 = g + F::size;
+        if constexpr (F::kind == x86_mm_quants::bytes) {
+            r.lo = x86_pair(g + F::qs, b1 + F::qs);
+            r.hi = x86_pair(g + F::qs + 16, b1 + F::qs + 16);
+            if constexpr (!signed_levels) {
+                r.lo = _mm256_xor_si256(r.lo, _mm256_set1_epi8((char)0x80));
+                r.hi = _mm256_xor_si256(r.hi, _mm256_set1_epi8((char)0x80));
+            }
+        } else {
+            const __m256i low4 = _mm256_set1_epi8(15);
+            const __m256i q = x86_pair(g + F::qs, b1 + F::qs);
+            r.lo = _mm256_and_si256(q, low4);
+            r.hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            if constexpr (F::kind == x86_mm_quants::iq4nl) {
+                r.lo = _mm256_shuffle_epi8(c.table, r.lo);
+                r.hi = _mm256_shuffle_epi8(c.table, r.hi);
+            }
+            if constexpr (F::kind == x86_mm_quants::nibbles5) {
+                // fifth bits: bits 0..15 of each block's qh go with lo, 16..31 with hi
+                uint32_t h0, h1;
+                std::memcpy(&h0, g + F::qh, 4);
+                std::memcpy(&h1, b1 + F::qh, 4);
+                const uint32_t mlo = (h0 & 0xFFFF) | h1 << 16, mhi = h0 >> 16 | (h1 & 0xFFFF0000u);
+                const __m256i sixteen = _mm256_set1_epi8(16);
+                r.lo = _mm256_or_si256(r.lo, _mm256_and_si256(x86_bits32(reinterpret_cast<const uint8_t*>(&mlo)), sixteen));
+                r.hi = _mm256_or_si256(r.hi, _mm256_and_si256(x86_bits32(reinterpret_cast<const uint8_t*>(&mhi)), sixteen));
+            }
+        }
+        if constexpr (signed_levels) {
+            r.abs_lo = _mm256_sign_epi8(r.lo, r.lo);
+            r.abs_hi = _mm256_sign_epi8(r.hi, r.hi);
+        }
+        r.d = x86_f16_pair(g + F::d, b1 + F::d);
+        if constexpr (F::has_min) r.m = x86_f16_pair(g + F::m, b1 + F::m);
+        return r;
+    }
+    static acts load_acts(const unsigned char* g, const consts&) {
+        acts r;
+        const unsigned char* b1 = g + F::act_size;
+        r.lo = x86_pair(g + a_qs, b1 + a_qs);
+        r.hi = x86_pair(g + a_qs + 16, b1 + a_qs + 16);
+        r.d = x86_f16_pair(g, b1);
+        r.init = _mm256_setzero_si256();
+        if constexpr (F::bias != 0 && !signed_levels) {
+            const __m256i b = _mm256_set1_epi8((char)F::bias);
+#if AI_X86_MM_VNNI256
+            r.init = _mm256_sub_epi32(r.init, x86_dpbusd256(x86_dpbusd256(r.init, b, r.lo), b, r.hi));
+#else
+            // int16 pairs: bias (<= 16) * sums of 4 activations, at most 8192 in size
+            r.init = _mm256_sub_epi16(r.init, _mm256_add_epi16(_mm256_maddubs_epi16(b, r.lo), _mm256_maddubs_epi16(b, r.hi)));
+#endif
+        }
+        if constexpr (F::has_min) r.s = _mm256_setr_ps(x86_f16_at(g + 2), 0, 0, 0, x86_f16_at(b1 + 2), 0, 0, 0);
+        return r;
+    }
+    static void step(__m256& acc, const weights& w, const acts& a) {
+        __m256i i;
+        if constexpr (signed_levels) {
+            const __m256i one = _mm256_set1_epi16(1);
+            i = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w.abs_lo, _mm256_sign_epi8(a.lo, w.lo)), one),
+                                 _mm256_madd_epi16(_mm256_maddubs_epi16(w.abs_hi, _mm256_sign_epi8(a.hi, w.hi)), one));
+        } else {
+#if AI_X86_MM_VNNI256
+            i = x86_dpbusd256(x86_dpbusd256(a.init, w.lo, a.lo), w.hi, a.hi);
+#else
+            // |level * a| summed over 4 bytes <= 31 * 128 * 4, plus the bias term: fits int16
+            const __m256i p = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w.lo, a.lo), _mm256_maddubs_epi16(w.hi, a.hi)), a.init);
+            i = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+#endif
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(w.d, a.d), acc);
+        if constexpr (F::has_min) acc = _mm256_fmadd_ps(w.m, a.s, acc);
+    }
+    static constexpr int decode_rows = 8, rows = 4, tokens = 3;
+};
+#endif
+
+// The tile loops, shared by both instruction sets (K: x86_mm_isa<format>).
+template <class F, class K> struct x86_mm_driver {
+    using vec = typename K::vec;
+    template <int R, int T>
+    static void tile(const unsigned char* w, size_t ws, const unsigned char* a, size_t as, int64_t n, float* y, int64_t ys,
+                     const typename K::consts& c) {
+        constexpr size_t wg = (size_t)K::group * F::size, ag = (size_t)K::group * F::act_size;
+        // Decode streams the weights once from memory: prefetch the next tile's rows (R rows on), at
+        // the place this row is read now.
+        const size_t ahead = (size_t)R * ws;
+        vec acc[R][T];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) acc[r][t] = K::zero();
+        const int64_t nb = n / qk, ng = nb / K::group;
+        for (int64_t g = 0; g < ng; ++g) {
+            typename K::acts at[T];
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) at[t] = K::load_acts(a + t * as + g * ag, c);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r) {
+                const unsigned char* x = w + r * ws + g * wg;
+                for (size_t o = 0; o < wg; o += 64) _mm_prefetch(reinterpret_cast<const char*>(x + ahead + o), _MM_HINT_T0);
+                const typename K::weights wt = K::load_weights(x, c);
+#pragma GCC unroll 16
+                for (int t = 0; t < T; ++t) K::step(acc[r][t], wt, at[t]);
+            }
+        }
+        if (const int64_t rest = nb % K::group) {  // the last blocks, zero-padded to a group
+            typename K::acts at[T];
+            alignas(64) unsigned char buf[ag > wg ? ag : wg];
+            for (int t = 0; t < T; ++t) {
+                std::memset(buf, 0, sizeof(buf));
+                std::memcpy(buf, a + t * as + ng * ag, (size_t)rest * F::act_size);
+                at[t] = K::load_acts(buf, c);
+            }
+            for (int r = 0; r < R; ++r) {
+                std::memset(buf, 0, sizeof(buf));
+                std::memcpy(buf, w + r * ws + ng * wg, (size_t)rest * F::size);
+                const typename K::weights wt = K::load_weights(buf, c);
+                for (int t = 0; t < T; ++t) K::step(acc[r][t], wt, at[t]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) y[t * ys + r] = K::reduce(acc[r][t]);
+    }
+    // A tile of up to R x T (rr x tt) chosen at run time.
+    template <int R, int T>
+    static void any_tile(int rr, int tt, const unsigned char* w, size_t ws, const unsigned char* a, size_t as, int64_t n, float* y,
+                         int64_t ys, const typename K::consts& c) {
+        if constexpr (R > 1) if (rr < R) return any_tile<R - 1, T>(rr, tt, w, ws, a, as, n, y, ys, c);
+        if constexpr (T > 1) if (tt < T) return any_tile<R, T - 1>(rr, tt, w, ws, a, as, n, y, ys, c);
+        tile<R, T>(w, ws, a, as, n, y, ys, c);
+    }
+    // Decode (one token) goes K::decode_rows rows at a time; batches in tiles of K::rows x K::tokens,
+    // rows outermost so a tile's weights stay in L1 while the batch's activations come from L2.
+    static void mm(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+        const unsigned char* w = static_cast<const unsigned char*>(wv);
+        const unsigned char* a = static_cast<const unsigned char*>(av);
+        const typename K::consts c = K::make_consts();
+        constexpr int dr = K::decode_rows, tr = K::rows, tt = K::tokens;
+        if (nt == 1) {
+            for (int64_t r = 0; r < nr; r += dr)
+                any_tile<dr, 1>((int)std::min<int64_t>(dr, nr - r), 1, w + r * ws, ws, a, as, n, y + r, ys, c);
+            return;
+        }
+        for (int64_t r = 0; r < nr; r += tr)
+            for (int64_t t = 0; t < nt; t += tt)
+                any_tile<tr, tt>((int)std::min<int64_t>(tr, nr - r), (int)std::min<int64_t>(tt, nt - t), w + r * ws, ws, a + t * as, as,
+                                 n, y + t * ys + r, ys, c);
+    }
+};
+template <class F>
+inline void x86_mm(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    x86_mm_driver<F, x86_mm_isa<F>>::mm(w, ws, nr, a, as, nt, n, y, ys);
+}
+}  // namespace detail
+
+namespace simd {
+void mm_q4_0_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride) {
+    detail::x86_mm<detail::x86_mm_q4_0>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_q4_1_q8_1(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride) {
+    detail::x86_mm<detail::x86_mm_q4_1>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_q5_0_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride) {
+    detail::x86_mm<detail::x86_mm_q5_0>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_q5_1_q8_1(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride) {
+    detail::x86_mm<detail::x86_mm_q5_1>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_q8_0_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride) {
+    detail::x86_mm<detail::x86_mm_q8_0>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_iq4_nl_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride) {
+    detail::x86_mm<detail::x86_mm_iq4_nl>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+}  // namespace simd
+#undef AI_X86_MM_VNNI256
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else   // !AI_X86_INT8
+// No int8 tile code for this target: the row kernel per (row, token).
+namespace simd {
+#define AI_MM_BY_ROWS(W, A)                                                                                   \
+    void mm_##W##_##A(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride,     \
+                             int64_t nt, int64_t n, float* y, int64_t y_stride) {                             \
+        detail::mm_by_rows(simd::vec_dot_##W##_##A, w, w_stride, nr, a, a_stride, nt, n, y, y_stride);       \
+    }
+AI_MM_BY_ROWS(q4_0, q8_0)
+AI_MM_BY_ROWS(q4_1, q8_1)
+AI_MM_BY_ROWS(q5_0, q8_0)
+AI_MM_BY_ROWS(q5_1, q8_1)
+AI_MM_BY_ROWS(q8_0, q8_0)
+AI_MM_BY_ROWS(iq4_nl, q8_0)
+#undef AI_MM_BY_ROWS
+}  // namespace simd
+#endif
+
+
 // ---- Plain rows against float activations ------------------------------------------------------
 #if AI_HAVE_XSIMD
 float simd::vec_dot_f32_f32(const void* w, const void* a, int64_t n) {
@@ -3219,24 +3649,25 @@ void simd::mm_f32_f32(const void* w, size_t ws, int64_t nr, const void* a, size_
 #undef AI_TILE_TOKENS
 #define AI_HAVE_TILE_FLOAT 1
 #else  // no tile code for this instruction set: the row kernel per (row, token)
-namespace detail {
-inline void tile_by_rows(vec_dot_fn dot, const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-    for (int64_t t = 0; t < nt; ++t)
-        for (int64_t r = 0; r < nr; ++r)
-            y[t * ys + r] = dot(static_cast<const unsigned char*>(w) + (size_t)r * ws, static_cast<const unsigned char*>(a) + (size_t)t * as, n);
-}
-}  // namespace detail
 void simd::mm_f16_f32(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-    detail::tile_by_rows(simd::vec_dot_f16_f32, w, ws, nr, a, as, nt, n, y, ys);
+    detail::mm_by_rows(simd::vec_dot_f16_f32, w, ws, nr, a, as, nt, n, y, ys);
 }
 void simd::mm_f32_f32(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-    detail::tile_by_rows(simd::vec_dot_f32_f32, w, ws, nr, a, as, nt, n, y, ys);
+    detail::mm_by_rows(simd::vec_dot_f32_f32, w, ws, nr, a, as, nt, n, y, ys);
 }
 #endif
 
 namespace detail {
 inline mm_fn simd_mm(tensor_type w) {
     switch (w) {
+#if AI_X86_INT8
+    case tensor_type::q4_0: return simd::mm_q4_0_q8_0;
+    case tensor_type::q4_1: return simd::mm_q4_1_q8_1;
+    case tensor_type::q5_0: return simd::mm_q5_0_q8_0;
+    case tensor_type::q5_1: return simd::mm_q5_1_q8_1;
+    case tensor_type::q8_0: return simd::mm_q8_0_q8_0;
+    case tensor_type::iq4_nl: return simd::mm_iq4_nl_q8_0;
+#endif
 #if defined(AI_HAVE_TILE_FLOAT)
     case tensor_type::f16: return simd::mm_f16_f32;
     case tensor_type::f32: return simd::mm_f32_f32;
