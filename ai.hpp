@@ -854,10 +854,10 @@ AI_TARGET_NS_END
 #if __has_include(<xsimd/xsimd.hpp>)
 #include <xsimd/xsimd.hpp>
 #define AI_HAVE_XSIMD 1
+#endif
+#endif
 #if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>  // the int8 dot products (xsimd has no maddubs / vpdpbusd)
-#endif
-#endif
+#include <immintrin.h>  // the int8 dot products (xsimd has no maddubs / vpdpbusd), dequantization
 #endif
 #ifndef AI_HAVE_XSIMD
 #define AI_HAVE_XSIMD 0
@@ -3692,11 +3692,556 @@ inline mm_fn simd_mm(tensor_type w) {
 }  // namespace detail
 
 // ---- Dequantization into float rows (the f32 matmul input path) --------------------------------
+// ---- ai::simd dequantization kernels (to_float) -----------------------------------------------
+// One quantized row -> n floats, bit-identical to ai::ref::to_float(type). Used on the hot path:
+// a chunk of weight rows is dequantized into an L1/L2 buffer and multiplied by float activations.
+//
+// Exactness: every product the reference forms is exact in float (an f16 scale has 11 significant
+// bits, a sub-block scale at most 8 (Q6_K: |sc| <= 128, and 128 is a power of two, so at most 7
+// significant bits), a quant at most 7: 11 + 7 + 5 <= 24), so the only rounding is the final add
+// or subtract (Q4_1 / Q5_1: q*d + m; K-quants with mins: dj*q - mj). The kernels still use
+// separate mul and add/sub intrinsics, in the reference's association; even if a compiler fused
+// them the result would not change, since fma(a, b, c) == round(a*b + c) == round(round(a*b) + c)
+// when a*b is exact.
+//
+// Layout: bytes of quants are assembled with SSE/AVX2 byte ops (shared by both instruction sets),
+// then 16 at a time widened to int32, converted, scaled and stored: one zmm per 16 elements with
+// AVX-512, two ymm with AVX2. Sub-block scales are computed as one vector per super-block, kept in
+// a small stack array and broadcast from it. Source rows may be unaligned (loadu everywhere);
+// blocks are read in place (no copy). Software prefetch: every 64 bytes of source 2 KiB ahead.
+//
+// Needs <immintrin.h> included at file scope (ai.hpp includes it with xsimd and AVX2/AVX-512).
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && \
+    defined(__F16C__)
+#define AI_DEQ_X86 512
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define AI_DEQ_X86 256
+#else
+#define AI_DEQ_X86 0
+#endif
+
+#if defined(__GNUC__)  // GCC's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (_mm512_undefined_*)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace detail {
+#if AI_DEQ_X86
+
+// Prefetches each 64-byte step of the source 2 KiB ahead of the reader, exactly once.
+struct deq_prefetcher {
+    const char* next;
+    explicit deq_prefetcher(const void* src) : next(static_cast<const char*>(src) + 2048) {}
+    void upto(const void* end) {  // everything below end + 2048
+        const char* e = static_cast<const char*>(end) + 2048;
+        while (next < e) {
+            _mm_prefetch(next, _MM_HINT_T0);
+            next += 64;
+        }
+    }
+};
+
+inline float deq_f16(const unsigned char* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+inline __m128i deq_load16(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+inline __m256i deq_load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i deq_lo(__m256i v) { return _mm256_castsi256_si128(v); }
+inline __m128i deq_hi(__m256i v) { return _mm256_extracti128_si256(v, 1); }
+
+// 16 floats: one zmm, or two ymm.
+#if AI_DEQ_X86 == 512
+struct deq_v16 { __m512 v; };
+inline deq_v16 deq_s8(__m128i q) { return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))}; }
+inline deq_v16 deq_u8(__m128i q) { return {_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q))}; }
+inline deq_v16 deq_set1(float x) { return {_mm512_set1_ps(x)}; }
+inline deq_v16 deq_set2(float a, float b) {  // lanes 0..7 = a, 8..15 = b
+    return {_mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(a), _mm512_set1_ps(b))};
+}
+inline deq_v16 deq_mul(deq_v16 a, deq_v16 b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline deq_v16 deq_add(deq_v16 a, deq_v16 b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline deq_v16 deq_sub(deq_v16 a, deq_v16 b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline void deq_store(float* p, deq_v16 a) { _mm512_storeu_ps(p, a.v); }
+#else
+struct deq_v16 { __m256 lo, hi; };
+inline deq_v16 deq_s8(__m128i q) {
+    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(q, q)))};
+}
+inline deq_v16 deq_u8(__m128i q) {
+    return {_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(q, q)))};
+}
+inline deq_v16 deq_set1(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+inline deq_v16 deq_set2(float a, float b) { return {_mm256_set1_ps(a), _mm256_set1_ps(b)}; }
+inline deq_v16 deq_mul(deq_v16 a, deq_v16 b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+inline deq_v16 deq_add(deq_v16 a, deq_v16 b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+inline deq_v16 deq_sub(deq_v16 a, deq_v16 b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+inline void deq_store(float* p, deq_v16 a) {
+    _mm256_storeu_ps(p, a.lo);
+    _mm256_storeu_ps(p + 8, a.hi);
+}
+#endif
+
+// 16 bytes of nibbles -> 32 bytes 0..15: the low nibbles (elements 0..15), then the high ones.
+inline __m256i deq_nibbles32(const unsigned char* qs) {
+    const __m128i t = deq_load16(qs);
+    const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(15));
+}
+// The 32 bits of a little-endian u32 -> 32 bytes, 0xFF where the bit is set.
+inline __m256i deq_bits32(const unsigned char* qh) {
+    uint32_t v;
+    std::memcpy(&v, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+// dst[0..31] = float(q) * d for 32 signed bytes.
+inline void deq_store32_mul(float* dst, __m256i q, deq_v16 d) {
+    deq_store(dst, deq_mul(deq_s8(deq_lo(q)), d));
+    deq_store(dst + 16, deq_mul(deq_s8(deq_hi(q)), d));
+}
+// dst[0..31] = float(q) * d + m for 32 unsigned bytes.
+inline void deq_store32_mul_add(float* dst, __m256i q, deq_v16 d, deq_v16 m) {
+    deq_store(dst, deq_add(deq_mul(deq_u8(deq_lo(q)), d), m));
+    deq_store(dst + 16, deq_add(deq_mul(deq_u8(deq_hi(q)), d), m));
+}
+
+// ---- 32-element blocks --------------------------------------------------------------------------
+// The f16 scales (and offsets) are converted 16 blocks at a time: the halves of the next 16 blocks
+// are copied to a small array while the current 16 are expanded (so the vector load of that array
+// never waits on a failed store forward), then one cvtph gives 16 floats, which the block bodies
+// read as broadcast memory operands. With AVX-512 the 4- and 5-bit types then look their levels up
+// in a per-block table of the 16 (32) possible outputs with vpermps (vpermt2ps): the table is
+// computed with the reference's arithmetic (float(q - 8) * d, float(q) * d + m, ...), so the
+// values are the same, and each 16 outputs cost a permute instead of a convert and a multiply.
+
+inline deq_v16 deq_cvt_h16(const uint16_t* h) {
+#if AI_DEQ_X86 == 512
+    return {_mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)))};
+#else
+    return {_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))),
+            _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h + 8)))};
+#endif
+}
+
+// Calls body(block pointer, dst of the block, &d, &m) for each of the nb blocks; NF = 1 (d at byte
+// 0) or 2 (d at 0, m at 2). m points at junk when NF == 1.
+template <size_t BS, int NF, class Body>
+inline void deq_blocks32(const void* src, float* dst, int64_t nb, Body body) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+    alignas(64) uint16_t h[2][2][16] = {};
+    alignas(64) float s[2][16];
+    const auto gather = [&](int64_t b0, uint16_t (*hh)[16]) {
+        const int cnt = nb - b0 < 16 ? int(nb - b0) : 16;
+        for (int k = 0; k < cnt; ++k) {
+            for (int f = 0; f < NF; ++f) std::memcpy(&hh[f][k], p + size_t(b0 + k) * BS + 2 * f, 2);
+        }
+    };
+    if (nb > 0) gather(0, h[0]);
+    for (int64_t b0 = 0, c = 0; b0 < nb; b0 += 16, ++c) {
+        if (b0 + 16 < nb) gather(b0 + 16, h[(c + 1) & 1]);
+        for (int f = 0; f < NF; ++f) deq_store(s[f], deq_cvt_h16(h[c & 1][f]));
+        const int cnt = nb - b0 < 16 ? int(nb - b0) : 16;
+        for (int k = 0; k < cnt; ++k) {
+            const unsigned char* x = p + size_t(b0 + k) * BS;
+            pf.upto(x + BS);
+            body(x, dst + 32 * (b0 + k), &s[0][k], &s[1][k]);
+        }
+    }
+}
+
+#if AI_DEQ_X86 == 512
+inline __m512 deq_iota16(float first) {  // first, first + 1, ..., first + 15
+    return _mm512_add_ps(_mm512_set1_ps(first), _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+#endif
+
+inline void simd_to_float_q8_0(const void* src, float* dst, int64_t n) {
+    // per-block scale conversion measured faster here than the batched one (no lookup to share it)
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+    for (int64_t i = 0; i < n / qk; ++i, p += sizeof(block_q8_0), dst += qk) {
+        pf.upto(p + sizeof(block_q8_0));
+        const deq_v16 d = deq_set1(deq_f16(p));
+        deq_store(dst, deq_mul(deq_s8(deq_load16(p + 2)), d));
+        deq_store(dst + 16, deq_mul(deq_s8(deq_load16(p + 18)), d));
+    }
+}
+
+#if AI_DEQ_X86 == 512
+// 16 bytes -> 16 int32 lanes holding the whole byte; vpermps reads only the low 4 bits (the low
+// nibble), and the high nibble is the lane shifted right by 4.
+inline void deq_lookup32_512(float* o, const unsigned char* qs, __m512 table) {
+    const __m512i q = _mm512_cvtepu8_epi32(deq_load16(qs));
+    _mm512_storeu_ps(o, _mm512_permutexvar_ps(q, table));
+    _mm512_storeu_ps(o + 16, _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table));
+}
+// The same with a fifth bit from the little-endian u32 at qh (bit j for element j): 32 levels,
+// tlo for q < 16, thi for q >= 16.
+inline void deq_lookup32_5bit_512(float* o, const unsigned char* qs, const unsigned char* qh, __m512 tlo, __m512 thi) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    const __m512i q = _mm512_cvtepu8_epi32(deq_load16(qs));
+    const __m512i k16 = _mm512_set1_epi32(16), k15 = _mm512_set1_epi32(15);
+    const __m512i lo = _mm512_and_si512(q, k15), hi = _mm512_srli_epi32(q, 4);
+    const __m512i ilo = _mm512_mask_or_epi32(lo, __mmask16(bits & 0xFFFF), lo, k16);
+    const __m512i ihi = _mm512_mask_or_epi32(hi, __mmask16(bits >> 16), hi, k16);
+    _mm512_storeu_ps(o, _mm512_permutex2var_ps(tlo, ilo, thi));
+    _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(tlo, ihi, thi));
+}
+#endif
+
+inline void simd_to_float_q4_0(const void* src, float* dst, int64_t n) {
+#if AI_DEQ_X86 == 512
+    const __m512 base = deq_iota16(-8);
+    deq_blocks32<sizeof(block_q4_0), 1>(src, dst, n / qk, [base](const unsigned char* x, float* o, const float* d, const float*) {
+        deq_lookup32_512(o, x + 2, _mm512_mul_ps(base, _mm512_set1_ps(*d)));
+    });
+#else
+    deq_blocks32<sizeof(block_q4_0), 1>(src, dst, n / qk, [](const unsigned char* x, float* o, const float* d, const float*) {
+        deq_store32_mul(o, _mm256_sub_epi8(deq_nibbles32(x + 2), _mm256_set1_epi8(8)), deq_set1(*d));
+    });
+#endif
+}
+
+inline void simd_to_float_q4_1(const void* src, float* dst, int64_t n) {
+#if AI_DEQ_X86 == 512
+    const __m512 base = deq_iota16(0);
+    deq_blocks32<sizeof(block_q4_1), 2>(src, dst, n / qk, [base](const unsigned char* x, float* o, const float* d, const float* m) {
+        deq_lookup32_512(o, x + 4, _mm512_add_ps(_mm512_mul_ps(base, _mm512_set1_ps(*d)), _mm512_set1_ps(*m)));
+    });
+#else
+    deq_blocks32<sizeof(block_q4_1), 2>(src, dst, n / qk, [](const unsigned char* x, float* o, const float* d, const float* m) {
+        deq_store32_mul_add(o, deq_nibbles32(x + 4), deq_set1(*d), deq_set1(*m));
+    });
+#endif
+}
+
+inline void simd_to_float_q5_0(const void* src, float* dst, int64_t n) {
+#if AI_DEQ_X86 == 512
+    const __m512 blo = deq_iota16(-16), bhi = deq_iota16(0);
+    deq_blocks32<sizeof(block_q5_0), 1>(src, dst, n / qk, [blo, bhi](const unsigned char* x, float* o, const float* d, const float*) {
+        const __m512 dv = _mm512_set1_ps(*d);
+        deq_lookup32_5bit_512(o, x + 6, x + 2, _mm512_mul_ps(blo, dv), _mm512_mul_ps(bhi, dv));
+    });
+#else
+    deq_blocks32<sizeof(block_q5_0), 1>(src, dst, n / qk, [](const unsigned char* x, float* o, const float* d, const float*) {
+        // q - 16 as a byte: the nibble, with 0xF0 or-ed in where the fifth bit is clear
+        const __m256i q = _mm256_or_si256(deq_nibbles32(x + 6), _mm256_andnot_si256(deq_bits32(x + 2), _mm256_set1_epi8((char)0xF0)));
+        deq_store32_mul(o, q, deq_set1(*d));
+    });
+#endif
+}
+
+inline void simd_to_float_q5_1(const void* src, float* dst, int64_t n) {
+#if AI_DEQ_X86 == 512
+    const __m512 blo = deq_iota16(0), bhi = deq_iota16(16);
+    deq_blocks32<sizeof(block_q5_1), 2>(src, dst, n / qk, [blo, bhi](const unsigned char* x, float* o, const float* d, const float* m) {
+        const __m512 dv = _mm512_set1_ps(*d), mv = _mm512_set1_ps(*m);
+        deq_lookup32_5bit_512(o, x + 8, x + 4, _mm512_add_ps(_mm512_mul_ps(blo, dv), mv), _mm512_add_ps(_mm512_mul_ps(bhi, dv), mv));
+    });
+#else
+    deq_blocks32<sizeof(block_q5_1), 2>(src, dst, n / qk, [](const unsigned char* x, float* o, const float* d, const float* m) {
+        const __m256i q = _mm256_or_si256(deq_nibbles32(x + 8), _mm256_and_si256(deq_bits32(x + 4), _mm256_set1_epi8(16)));
+        deq_store32_mul_add(o, q, deq_set1(*d), deq_set1(*m));
+    });
+#endif
+}
+
+inline void simd_to_float_iq4_nl(const void* src, float* dst, int64_t n) {
+#if AI_DEQ_X86 == 512
+    const __m512 levels = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(deq_load16(kvalues_iq4nl)));
+    deq_blocks32<sizeof(block_iq4_nl), 1>(src, dst, n / qk, [levels](const unsigned char* x, float* o, const float* d, const float*) {
+        deq_lookup32_512(o, x + 2, _mm512_mul_ps(_mm512_set1_ps(*d), levels));
+    });
+#else
+    const __m256i table = _mm256_broadcastsi128_si256(deq_load16(kvalues_iq4nl));
+    deq_blocks32<sizeof(block_iq4_nl), 1>(src, dst, n / qk, [table](const unsigned char* x, float* o, const float* d, const float*) {
+        deq_store32_mul(o, _mm256_shuffle_epi8(table, deq_nibbles32(x + 2)), deq_set1(*d));
+    });
+#endif
+}
+
+// ---- K-quants (256-element super-blocks) --------------------------------------------------------
+
+// Q6_K: x = (d * sc) * (q - 32), one scale per 16 elements.
+inline void simd_to_float_q6_k(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    alignas(64) float dl[16];
+    for (int64_t i = 0; i < n / qk_k; ++i, p += sizeof(block_q6_k), dst += qk_k) {
+        pf.upto(p + sizeof(block_q6_k));
+        const deq_v16 d = deq_set1(deq_f16(p + offsetof(block_q6_k, d)));
+        deq_store(dl, deq_mul(d, deq_s8(deq_load16(p + offsetof(block_q6_k, scales)))));
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = deq_load32(p + 64 * h), ql1 = deq_load32(p + 64 * h + 32);
+            const __m256i qh = deq_load32(p + offsetof(block_q6_k, qh) + 32 * h);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)),
+            };
+            for (int k = 0; k < 4; ++k) {
+                const __m256i v = _mm256_sub_epi8(q[k], k32);
+                float* o = dst + 128 * h + 32 * k;
+                deq_store(o, deq_mul(deq_set1(dl[8 * h + 2 * k]), deq_s8(deq_lo(v))));
+                deq_store(o + 16, deq_mul(deq_set1(dl[8 * h + 2 * k + 1]), deq_s8(deq_hi(v))));
+            }
+        }
+    }
+}
+
+// The 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K / Q5_K block (k4 packing).
+inline __m128i deq_k4_scales(const unsigned char* scales) {
+    uint32_t u[4];
+    std::memcpy(u, scales, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);  // mins 4..7
+    const uint32_t mins03 = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);         // scales 4..7
+    u[2] = mins03;
+    u[0] &= m6;                                             // scales 0..3
+    return _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);
+}
+
+// Q4_K: x = (d * sc) * q - (dmin * m), one scale/min pair per 32 elements.
+inline void simd_to_float_q4_k(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+#if AI_DEQ_X86 != 512
+    const __m256i m4 = _mm256_set1_epi8(15);
+#endif
+    alignas(64) float dm[16];  // d * sc[0..7], then dmin * m[0..7]
+    for (int64_t i = 0; i < n / qk_k; ++i, p += sizeof(block_q4_k), dst += qk_k) {
+        pf.upto(p + sizeof(block_q4_k));
+        deq_store(dm, deq_mul(deq_set2(deq_f16(p), deq_f16(p + 2)), deq_u8(deq_k4_scales(p + 4))));
+#if AI_DEQ_X86 == 512
+        // per sub-block a table of its 16 outputs dj * q - mj, looked up with vpermps (which reads
+        // the low nibble of each zero-extended byte; the high nibble is the lane >> 4)
+        const __m512 base = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int g = 0; g < 4; ++g) {
+            const unsigned char* qs = p + offsetof(block_q4_k, qs) + 32 * g;
+            const __m512i q0 = _mm512_cvtepu8_epi32(deq_load16(qs)), q1 = _mm512_cvtepu8_epi32(deq_load16(qs + 16));
+            const __m512 tlo = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dm[2 * g]), base), _mm512_set1_ps(dm[8 + 2 * g]));
+            const __m512 thi = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dm[2 * g + 1]), base), _mm512_set1_ps(dm[9 + 2 * g]));
+            float* o = dst + 64 * g;
+            _mm512_storeu_ps(o, _mm512_permutexvar_ps(q0, tlo));
+            _mm512_storeu_ps(o + 16, _mm512_permutexvar_ps(q1, tlo));
+            _mm512_storeu_ps(o + 32, _mm512_permutexvar_ps(_mm512_srli_epi32(q0, 4), thi));
+            _mm512_storeu_ps(o + 48, _mm512_permutexvar_ps(_mm512_srli_epi32(q1, 4), thi));
+        }
+#else
+        for (int g = 0; g < 4; ++g) {
+            const __m256i t = deq_load32(p + offsetof(block_q4_k, qs) + 32 * g);
+            const __m256i q[2] = {_mm256_and_si256(t, m4), _mm256_and_si256(_mm256_srli_epi16(t, 4), m4)};
+            for (int hi = 0; hi < 2; ++hi) {
+                const int j = 2 * g + hi;
+                const deq_v16 dj = deq_set1(dm[j]), mj = deq_set1(dm[8 + j]);
+                float* o = dst + 32 * j;
+                deq_store(o, deq_sub(deq_mul(dj, deq_u8(deq_lo(q[hi]))), mj));
+                deq_store(o + 16, deq_sub(deq_mul(dj, deq_u8(deq_hi(q[hi]))), mj));
+            }
+        }
+#endif
+    }
+}
+
+// Q5_K: Q4_K with a fifth bit (bit j of qh[l] for element 32j + l).
+inline void simd_to_float_q5_k(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+    const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
+    alignas(64) float dm[16];
+    for (int64_t i = 0; i < n / qk_k; ++i, p += sizeof(block_q5_k), dst += qk_k) {
+        pf.upto(p + sizeof(block_q5_k));
+        deq_store(dm, deq_mul(deq_set2(deq_f16(p), deq_f16(p + 2)), deq_u8(deq_k4_scales(p + 4))));
+        __m256i qh = deq_load32(p + offsetof(block_q5_k, qh));  // shifted right by one per sub-block
+        for (int g = 0; g < 4; ++g) {
+            const __m256i t = deq_load32(p + offsetof(block_q5_k, qs) + 32 * g);
+            const __m256i nib[2] = {_mm256_and_si256(t, m4), _mm256_and_si256(_mm256_srli_epi16(t, 4), m4)};
+            for (int hi = 0; hi < 2; ++hi) {
+                const int j = 2 * g + hi;
+                // bit 0 of each byte of qh (bit j of the original) -> bit 4; the bits shifted in
+                // from the next byte land in bits 8-j..7 and are masked off
+                const __m256i q = _mm256_or_si256(nib[hi], _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+                qh = _mm256_srli_epi16(qh, 1);
+                const deq_v16 dj = deq_set1(dm[j]), mj = deq_set1(dm[8 + j]);
+                float* o = dst + 32 * j;
+                deq_store(o, deq_sub(deq_mul(dj, deq_u8(deq_lo(q))), mj));
+                deq_store(o + 16, deq_sub(deq_mul(dj, deq_u8(deq_hi(q))), mj));
+            }
+        }
+    }
+}
+
+// Q2_K: x = (d * sc) * q - (dmin * m), one 4-bit scale/min pair per 16 elements.
+inline void simd_to_float_q2_k(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+    const __m256i m2 = _mm256_set1_epi8(3);
+    alignas(64) float dl[16], ml[16];
+    for (int64_t i = 0; i < n / qk_k; ++i, p += sizeof(block_q2_k), dst += qk_k) {
+        pf.upto(p + sizeof(block_q2_k));
+        const __m128i sm = deq_load16(p);
+        const __m128i m15 = _mm_set1_epi8(15);
+        deq_store(dl, deq_mul(deq_set1(deq_f16(p + offsetof(block_q2_k, d))), deq_u8(_mm_and_si128(sm, m15))));
+        deq_store(ml, deq_mul(deq_set1(deq_f16(p + offsetof(block_q2_k, dmin))), deq_u8(_mm_and_si128(_mm_srli_epi16(sm, 4), m15))));
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = deq_load32(p + offsetof(block_q2_k, qs) + 32 * h);
+            for (int s = 0; s < 4; ++s) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), m2);
+                const int j = 8 * h + 2 * s;
+                float* o = dst + 128 * h + 32 * s;
+                deq_store(o, deq_sub(deq_mul(deq_set1(dl[j]), deq_u8(deq_lo(q))), deq_set1(ml[j])));
+                deq_store(o + 16, deq_sub(deq_mul(deq_set1(dl[j + 1]), deq_u8(deq_hi(q))), deq_set1(ml[j + 1])));
+            }
+        }
+    }
+}
+
+// Q3_K: x = (d * (sc - 32)) * (q - 4), one 6-bit scale per 16 elements.
+inline void simd_to_float_q3_k(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    deq_prefetcher pf(p);
+    const __m256i m2 = _mm256_set1_epi8(3), k4 = _mm256_set1_epi8(4);
+    alignas(64) float dl[16];
+    for (int64_t i = 0; i < n / qk_k; ++i, p += sizeof(block_q3_k), dst += qk_k) {
+        pf.upto(p + sizeof(block_q3_k));
+        uint32_t a[4];
+        std::memcpy(a, p + offsetof(block_q3_k, scales), 12);
+        const uint32_t m4 = 0x0f0f0f0f, m1 = 0x03030303, t = a[2];
+        a[2] = ((a[0] >> 4) & m4) | (((t >> 4) & m1) << 4);
+        a[3] = ((a[1] >> 4) & m4) | (((t >> 6) & m1) << 4);
+        a[0] = (a[0] & m4) | ((t & m1) << 4);
+        a[1] = (a[1] & m4) | (((t >> 2) & m1) << 4);
+        const __m128i sc = _mm_sub_epi8(_mm_set_epi32((int)a[3], (int)a[2], (int)a[1], (int)a[0]), _mm_set1_epi8(32));
+        deq_store(dl, deq_mul(deq_set1(deq_f16(p + offsetof(block_q3_k, d))), deq_s8(sc)));
+        const __m256i hm = deq_load32(p);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = deq_load32(p + offsetof(block_q3_k, qs) + 32 * h);
+            for (int s = 0; s < 4; ++s) {
+                const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + s)));
+                const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit);
+                // low + 4*high - 4: subtract 4 where the third bit is clear
+                const __m256i q = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(bits, 2 * s), m2),
+                                                  _mm256_andnot_si256(set, k4));
+                const int j = 8 * h + 2 * s;
+                float* o = dst + 128 * h + 32 * s;
+                deq_store(o, deq_mul(deq_set1(dl[j]), deq_s8(deq_lo(q))));
+                deq_store(o + 16, deq_mul(deq_set1(dl[j + 1]), deq_s8(deq_hi(q))));
+            }
+        }
+    }
+}
+
+// ---- F16 / BF16 (any n) -------------------------------------------------------------------------
+
+inline void simd_to_float_f16(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    int64_t i = 0;
+#if AI_DEQ_X86 == 512
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(deq_load32(p + 2 * i)));
+        _mm512_storeu_ps(dst + i + 16, _mm512_cvtph_ps(deq_load32(p + 2 * i + 32)));
+    }
+#else
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        for (int k = 0; k < 4; ++k) _mm256_storeu_ps(dst + i + 8 * k, _mm256_cvtph_ps(deq_load16(p + 2 * i + 16 * k)));
+    }
+#endif
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(deq_load16(p + 2 * i)));
+    for (; i < n; ++i) dst[i] = deq_f16(p + 2 * i);
+}
+
+inline void simd_to_float_bf16(const void* src, float* dst, int64_t n) {
+    const unsigned char* p = static_cast<const unsigned char*>(src);
+    int64_t i = 0;
+#if AI_DEQ_X86 == 512
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        _mm512_storeu_si512(dst + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(deq_load32(p + 2 * i)), 16));
+        _mm512_storeu_si512(dst + i + 16, _mm512_slli_epi32(_mm512_cvtepu16_epi32(deq_load32(p + 2 * i + 32)), 16));
+    }
+#else
+    for (; i + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + 2 * i) + 2048, _MM_HINT_T0);
+        for (int k = 0; k < 4; ++k) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 8 * k),
+                                _mm256_slli_epi32(_mm256_cvtepu16_epi32(deq_load16(p + 2 * i + 16 * k)), 16));
+        }
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_slli_epi32(_mm256_cvtepu16_epi32(deq_load16(p + 2 * i)), 16));
+    }
+    for (; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        const uint32_t u = uint32_t(h) << 16;
+        std::memcpy(dst + i, &u, 4);
+    }
+}
+
+#else  // !AI_DEQ_X86: the reference code under the same names
+
+#define AI_DEQ_FORWARD(NAME, TYPE) \
+    inline void simd_to_float_##NAME(const void* src, float* dst, int64_t n) { ref::to_float(tensor_type::TYPE)(src, dst, n); }
+AI_DEQ_FORWARD(q8_0, q8_0)
+AI_DEQ_FORWARD(q4_0, q4_0)
+AI_DEQ_FORWARD(q4_1, q4_1)
+AI_DEQ_FORWARD(q5_0, q5_0)
+AI_DEQ_FORWARD(q5_1, q5_1)
+AI_DEQ_FORWARD(iq4_nl, iq4_nl)
+AI_DEQ_FORWARD(q6_k, q6_k)
+AI_DEQ_FORWARD(q4_k, q4_k)
+AI_DEQ_FORWARD(q5_k, q5_k)
+AI_DEQ_FORWARD(q2_k, q2_k)
+AI_DEQ_FORWARD(q3_k, q3_k)
+AI_DEQ_FORWARD(f16, f16)
+AI_DEQ_FORWARD(bf16, bf16)
+#undef AI_DEQ_FORWARD
+
+#endif  // AI_DEQ_X86
+}  // namespace detail
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+// The fastest row dequantizer this build has for type t (same contract and bit-identical output
+// as ai::ref::to_float(t); nullptr where that is nullptr).
 namespace detail {
 inline dequantize_fn simd_to_float(tensor_type t) {
+#if AI_DEQ_X86
+    switch (t) {
+        case tensor_type::q8_0: return simd_to_float_q8_0;
+        case tensor_type::q4_0: return simd_to_float_q4_0;
+        case tensor_type::q4_1: return simd_to_float_q4_1;
+        case tensor_type::q5_0: return simd_to_float_q5_0;
+        case tensor_type::q5_1: return simd_to_float_q5_1;
+        case tensor_type::iq4_nl: return simd_to_float_iq4_nl;
+        case tensor_type::q2_k: return simd_to_float_q2_k;
+        case tensor_type::q3_k: return simd_to_float_q3_k;
+        case tensor_type::q4_k: return simd_to_float_q4_k;
+        case tensor_type::q5_k: return simd_to_float_q5_k;
+        case tensor_type::q6_k: return simd_to_float_q6_k;
+        case tensor_type::f16: return simd_to_float_f16;
+        case tensor_type::bf16: return simd_to_float_bf16;
+        default: break;
+    }
+#endif
     return ref::to_float(t);
 }
 }  // namespace detail
+#undef AI_DEQ_X86
+
 
 // ---- Kernel sets ----------------------------------------------------------------------------------
 namespace detail {
@@ -8582,8 +9127,9 @@ struct context::state {
     // q8_1, q8_k (rt_act_index); each [n_batch] rows of up to max_cols elements, or nullptr when
     // no weight of the model uses that format.
     uint8_t* actq[3] = {nullptr, nullptr, nullptr};
-    float* scores = nullptr;  // (n_slots) × [n_ctx]     attention weights of one query
-    float* kvrow = nullptr;   // (n_slots) × [head_dim]  one K or V row as float
+    float* scores = nullptr;  // (n_slots) × [rt_att_block, n_ctx]  attention weights of a block of queries
+    float* att_k = nullptr;   // (n_slots) × [n_ctx, head_dim]       one head's K rows as float
+    float* att_vt = nullptr;  // (n_slots) × [head_dim, n_ctx]       one head's V, transposed, as float
     int32_t mm_split = 1;     // tasks per matrix product
 
     void* block = nullptr;
@@ -8828,53 +9374,82 @@ inline void rt_f16_row(const uint16_t* src, float* dst, int64_t n) {
     }
 }
 
-// Attention for one head over the chunk: token t (at position p0 + t) attends to positions
-// 0..p0+t of the cache. scores = q.k / sqrt(head_dim); softmax; output = sum of weights × V rows.
+// Attention for one KV head and the query heads that share it (grouped-query attention), over the
+// chunk: token t (at position p0 + t) attends to positions 0..p0+t of the cache.
+//   S = Q K^T / sqrt(head_dim)   (the F32 tile kernel: K rows as weights, query rows as tokens)
+//   P = softmax(S) per row, positions after the query's own set to 0
+//   O = P V                      (the tile kernel again, with V transposed: rows of V^T are weights)
+// The head's K and V^T are converted to float once per chunk and shared by its query heads.
+// Queries go in blocks of rt_att_block; a query's result does not depend on its block or the chunk
+// size: its scores are the same dots, and the zeros past its position add nothing.
+constexpr int32_t rt_att_block = 64;
+
 struct rt_att_job {
     context::state* c;
     int32_t layer, n_tok, p0;
     float scale;
 };
 
-inline void rt_att_task(void* arg, int32_t h, int32_t slot) {
+inline void rt_att_task(void* arg, int32_t kvh, int32_t slot) {
     const rt_att_job& j = *static_cast<const rt_att_job*>(arg);
     context::state& c = *j.c;
     const model_params& hp = c.m->hp;
-    const int32_t hd = hp.head_dim;
-    const int32_t kvh = h / (hp.n_head / hp.n_head_kv);
-    float* scores = c.scores + (int64_t)slot * c.n_ctx;
-    float* tmp = c.kvrow + (int64_t)slot * hd;
-    const int64_t layer_off = (int64_t)j.layer * c.n_ctx * c.kv_dim;
-    const bool f16 = c.kv == kv_type::f16;
-    float (*const dot_f32)(const float*, const float*, int64_t) = c.m->kernels->dot_f32;
-    // Row j of head kvh in the K or V cache, as float (converted into tmp for F16).
-    const auto kv_row = [&](const void* cache, int32_t pos) -> const float* {
-        const int64_t off = layer_off + (int64_t)pos * c.kv_dim + (int64_t)kvh * hd;
-        if (!f16) return static_cast<const float*>(cache) + off;
-        rt_f16_row(static_cast<const uint16_t*>(cache) + off, tmp, hd);
-        return tmp;
+    const kernel_set& K = *c.m->kernels;
+    const int32_t hd = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+    const int32_t n_keys = j.p0 + j.n_tok;
+    float* kf = c.att_k + (int64_t)slot * c.n_ctx * hd;   // [n_keys, hd]
+    float* vt = c.att_vt + (int64_t)slot * hd * c.n_ctx;  // [hd, n_keys], stride n_ctx
+    float* sc = c.scores + (int64_t)slot * rt_att_block * c.n_ctx;  // [block, n_keys]
+    const int64_t layer_off = (int64_t)j.layer * c.n_ctx * c.kv_dim + (int64_t)kvh * hd;
+    for (int32_t p = 0; p < n_keys; ++p) {
+        const int64_t off = layer_off + (int64_t)p * c.kv_dim;
+        float* vrow = kf + (int64_t)p * hd;  // V's row p lands here first, then K's replaces it
+        if (c.kv == kv_type::f16) {
+            rt_f16_row(static_cast<const uint16_t*>(c.v_cache) + off, vrow, hd);
+            for (int32_t d = 0; d < hd; ++d) vt[(int64_t)d * c.n_ctx + p] = vrow[d];
+            rt_f16_row(static_cast<const uint16_t*>(c.k_cache) + off, kf + (int64_t)p * hd, hd);
+        } else {
+            const float* v = static_cast<const float*>(c.v_cache) + off;
+            for (int32_t d = 0; d < hd; ++d) vt[(int64_t)d * c.n_ctx + p] = v[d];
+            std::memcpy(kf + (int64_t)p * hd, static_cast<const float*>(c.k_cache) + off, (size_t)hd * sizeof(float));
+        }
+    }
+    const mm_fn mm = K.mm((uint32_t)tensor_type::f32);
+    const auto product = [&](const float* w, size_t ws, int64_t nr, const float* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+        if (mm) {
+            mm(w, ws, nr, a, as, nt, n, y, ys);
+            return;
+        }
+        for (int64_t t = 0; t < nt; ++t)
+            for (int64_t r = 0; r < nr; ++r)
+                y[t * ys + r] = K.dot_f32(reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(w) + (size_t)r * ws),
+                                          reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(a) + (size_t)t * as), n);
     };
-    for (int32_t t = 0; t < j.n_tok; ++t) {
-        const float* q = c.q + (int64_t)t * c.q_dim + (int64_t)h * hd;
-        const int32_t n_keys = j.p0 + t + 1;
-        float max = -INFINITY;
-        for (int32_t p = 0; p < n_keys; ++p) {
-            const float s = dot_f32(q, kv_row(c.k_cache, p), hd) * j.scale;
-            scores[p] = s;
-            if (s > max) max = s;
-        }
-        double sum = 0.0;  // softmax: exp(s - max) / sum
-        for (int32_t p = 0; p < n_keys; ++p) {
-            scores[p] = std::exp(scores[p] - max);
-            sum += (double)scores[p];
-        }
-        const float inv = (float)(1.0 / sum);
-        float* out = c.att + (int64_t)t * c.q_dim + (int64_t)h * hd;
-        for (int32_t d = 0; d < hd; ++d) out[d] = 0.0f;
-        for (int32_t p = 0; p < n_keys; ++p) {
-            const float w = scores[p] * inv;
-            const float* vr = kv_row(c.v_cache, p);
-            for (int32_t d = 0; d < hd; ++d) out[d] += w * vr[d];
+    for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+        for (int32_t t0 = 0; t0 < j.n_tok; t0 += rt_att_block) {
+            const int32_t tn = std::min(rt_att_block, j.n_tok - t0);
+            const int32_t nk = j.p0 + t0 + tn;  // keys the block's last query sees
+            const float* q = c.q + (int64_t)t0 * c.q_dim + (int64_t)h * hd;
+            product(kf, (size_t)hd * sizeof(float), nk, q, (size_t)c.q_dim * sizeof(float), tn, hd, sc, nk);
+            for (int32_t t = 0; t < tn; ++t) {
+                float* row = sc + (int64_t)t * nk;
+                const int32_t valid = j.p0 + t0 + t + 1;
+                float max = -INFINITY;
+                for (int32_t p = 0; p < valid; ++p) {
+                    row[p] *= j.scale;
+                    if (row[p] > max) max = row[p];
+                }
+                double sum = 0.0;  // softmax: exp(s - max) / sum
+                for (int32_t p = 0; p < valid; ++p) {
+                    row[p] = std::exp(row[p] - max);
+                    sum += (double)row[p];
+                }
+                const float inv = (float)(1.0 / sum);
+                for (int32_t p = 0; p < valid; ++p) row[p] *= inv;
+                for (int32_t p = valid; p < nk; ++p) row[p] = 0.0f;
+            }
+            float* out = c.att + (int64_t)t0 * c.q_dim + (int64_t)h * hd;
+            product(vt, (size_t)c.n_ctx * sizeof(float), hd, sc, (size_t)nk * sizeof(float), tn, nk, out, c.q_dim);
         }
     }
 }
@@ -8977,7 +9552,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
             }
         }
         rt_att_job aj{this, l, n, p0, 1.0f / std::sqrt((float)hd)};
-        run(hp.n_head, rt_att_task, &aj);                                                               // a = softmax(q K^T / sqrt(d)) V
+        run(hp.n_head_kv, rt_att_task, &aj);                                                               // a = softmax(q K^T / sqrt(d)) V
         matmul(att, true, {&L.wo, L.bo, x}, none, none);                                                // x = x + a Wo^T
 
         // ---- feed-forward
@@ -9063,7 +9638,7 @@ status context::create(const model& mdl, const context_options* opt) {
 #endif
     const bool use_par = o.parallel.run != nullptr;
     const int32_t mm_split = use_par ? n_threads * 4 : n_threads;
-    const int32_t n_slots = use_par ? std::max(mm_split, hp.n_head) : n_threads;
+    const int32_t n_slots = use_par ? std::max(mm_split, hp.n_head_kv) : n_threads;
     const int64_t q_dim = (int64_t)hp.n_head * hp.head_dim, kv_dim = (int64_t)hp.n_head_kv * hp.head_dim;
     const int64_t max_cols = std::max<int64_t>(std::max<int64_t>(hp.n_embd, hp.n_ff), q_dim);
     const int64_t rowbuf_floats = std::max<int64_t>(max_cols, 8192);
@@ -9103,13 +9678,14 @@ status context::create(const model& mdl, const context_options* opt) {
         float* tb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rt_mm_chunk_rows * B);
         uint8_t* aq[3];
         for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(B, act_bytes[i])) : nullptr;
-        float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx);
-        float* kr = lay.take_as<float>((uint64_t)n_slots * (uint64_t)hp.head_dim);
+        float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rt_att_block * (uint64_t)n_ctx);
+        float* ak = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)hp.head_dim);
+        float* av = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)hp.head_dim);
         if (s) {
             s->k_cache = kc; s->v_cache = vc;
             s->x = bufs[0]; s->xn = bufs[1]; s->q = bufs[2]; s->k = bufs[3]; s->v = bufs[4];
             s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
-            s->rowbuf = rb; s->tilebuf = tb; s->scores = sc; s->kvrow = kr;
+            s->rowbuf = rb; s->tilebuf = tb; s->scores = sc; s->att_k = ak; s->att_vt = av;
             for (int i = 0; i < 3; ++i) s->actq[i] = aq[i];
         }
         return kv_end;
