@@ -228,7 +228,7 @@ def ours(ai, path, pp, tg, threads):
     j = parse_json(out, "ai bench")
     r = j["results"][0]
     return {"pp": r["pp_tok_s"], "tg": r["tg_tok_s"] if tg else None, "rss": rss, "self_rss": j["peak_rss_mb"],
-            "load_ms": j["load_ms"], "simd": j.get("simd")}
+            "load_ms": j["load_ms"], "simd": j.get("kernels", j.get("simd"))}
 
 
 def theirs(oracle, env, path, pp, tg, threads):
@@ -370,7 +370,7 @@ def main():
                 load_before = loadavg()
                 m = measure(ai, oracle, env, path, pps, tg, t, args.reps)
                 if m["simd"] in ("sse2", "scalar"):
-                    log(f"warning: ai's kernels are {m['simd']}: build it with -march=native (CMAKE_CXX_FLAGS)")
+                    log(f"warning: ai's kernels are {m['simd']}: build with AI_DISPATCH (CMake's default on x86-64) or -march=native")
                 roof = bw["gb_s"] * 1e9 / per_tok
                 rows.append({"model": name, "label": shape["label"], "shape": shape, "type": typ, "file": path,
                              "file_bytes": os.path.getsize(path), "bytes_per_token": per_tok, "tied": tied,
