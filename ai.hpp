@@ -4159,7 +4159,7 @@ inline mm_fn simd_mm(tensor_type w) {
 #define AI_DEQ_X86 0
 #endif
 
-#if defined(__GNUC__)  // GCC's AVX-512 intrinsic headers trip -Wmaybe-uninitialized (_mm512_undefined_*)
+#if defined(__GNUC__) && !defined(__clang__)  // GCC's AVX-512 intrinsics trip -Wmaybe-uninitialized (_mm512_undefined_*)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -4650,7 +4650,7 @@ AI_DEQ_FORWARD(bf16, bf16)
 
 #endif  // AI_DEQ_X86
 }  // namespace detail
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
