@@ -3340,7 +3340,10 @@ template <class F, class K> struct x86_mm_driver {
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const unsigned char* x = w + r * ws + g * wg;
-                for (size_t o = 0; o < wg; o += 64) _mm_prefetch(reinterpret_cast<const char*>(x + ahead + o), _MM_HINT_T0);
+                // Decode into L2 only (measured ~10% faster on TinyLlama Q4_0 than into L1, where 16
+                // row streams crowd the fill buffers); batches into L1, where the tile reuses them.
+                for (size_t o = 0; o < wg; o += 64)
+                    _mm_prefetch(reinterpret_cast<const char*>(x + ahead + o), T == 1 ? _MM_HINT_T1 : _MM_HINT_T0);
                 const typename K::weights wt = K::load_weights(x, c);
 #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) K::step(acc[r][t], wt, at[t]);
