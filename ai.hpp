@@ -9726,20 +9726,27 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
         const int64_t lo = std::max(r0, base) - base, hi = std::min(r1, base + w.rows) - base;
         base += w.rows;
         if (w.mm && (w.act == tensor_type::f32 || j.int8_acts)) {
+            // Tokens in blocks whose input rows fit in L2 (~512 KiB), rows in chunks inside: the
+            // kernel re-reads a block's inputs for every few rows, from L2 rather than from L3;
+            // the weights stream once per block.
+            const int64_t tok_block = std::max<int64_t>(4, (int64_t)((512u << 10) / std::max<size_t>(part.a_stride, 1)) / 4 * 4);
             float* tile = j.tilebuf + (int64_t)slot * rt_mm_chunk_rows * j.n_tok;
             const bool direct = !j.accumulate && !part.bias;  // results go straight to y
-            for (int64_t r0 = lo; r0 < hi; r0 += rt_mm_chunk_rows) {
-                const int64_t nr = std::min(rt_mm_chunk_rows, hi - r0);
-                w.mm(w.data + (size_t)r0 * w.row_bytes, w.row_bytes, nr, part.a, part.a_stride, j.n_tok, w.cols,
-                     direct ? part.y + r0 : tile, direct ? w.rows : nr);
-                if (direct) continue;
-                for (int32_t t = 0; t < j.n_tok; ++t) {
-                    float* y = part.y + (int64_t)t * w.rows + r0;
-                    const float* d = tile + (int64_t)t * nr;
-                    for (int64_t r = 0; r < nr; ++r) {
-                        float s = d[r];
-                        if (part.bias) s += part.bias[r0 + r];
-                        y[r] = j.accumulate ? y[r] + s : s;
+            for (int64_t t0 = 0; t0 < j.n_tok; t0 += tok_block) {
+                const int64_t tn = std::min<int64_t>(tok_block, j.n_tok - t0);
+                for (int64_t r0 = lo; r0 < hi; r0 += rt_mm_chunk_rows) {
+                    const int64_t nr = std::min(rt_mm_chunk_rows, hi - r0);
+                    w.mm(w.data + (size_t)r0 * w.row_bytes, w.row_bytes, nr, part.a + (size_t)t0 * part.a_stride, part.a_stride, tn, w.cols,
+                         direct ? part.y + t0 * w.rows + r0 : tile, direct ? w.rows : nr);
+                    if (direct) continue;
+                    for (int64_t t = 0; t < tn; ++t) {
+                        float* y = part.y + (t0 + t) * w.rows + r0;
+                        const float* d = tile + t * nr;
+                        for (int64_t r = 0; r < nr; ++r) {
+                            float s = d[r];
+                            if (part.bias) s += part.bias[r0 + r];
+                            y[r] = j.accumulate ? y[r] + s : s;
+                        }
                     }
                 }
             }
