@@ -3976,6 +3976,15 @@ void mm_q6_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as
 // the same bits however rows and tokens are split among calls (threads, batches).
 
 // F32 / F16 rows x float activations.
+// GCC keeps an array of vector accumulators in registers only when the loops over it are unrolled,
+// which -O2 does not do by itself for these nests.
+#if defined(__clang__)
+#define AI_TILE_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define AI_TILE_UNROLL _Pragma("GCC unroll 16")
+#else
+#define AI_TILE_UNROLL
+#endif
 #if AI_HAVE_XSIMD && defined(__AVX512F__)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -3984,28 +3993,44 @@ void mm_q6_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as
 #endif
 namespace detail {
 // 16 weights of row `p` at element i as floats; `mask` selects the lanes that exist (the tail).
+// Full steps use plain loads (masked ones measured slower on the streaming decode path).
 template <bool F16> inline __m512 x512_wload(const unsigned char* p, int64_t i, __mmask16 mask) {
+    if (mask == (__mmask16)0xFFFF) {
+        if (F16) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
+        return _mm512_loadu_ps(p + 4 * i);
+    }
     if (F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p + 2 * i));
     return _mm512_maskz_loadu_ps(mask, p + 4 * i);
+}
+inline __m512 x512_aload(const unsigned char* p, __mmask16 mask) {
+    return mask == (__mmask16)0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask, p);
 }
 template <bool F16, int R, int T>
 inline void x512_tile_float(const unsigned char* w, size_t ws, const float* a, size_t as, int64_t n, float* y, int64_t ys) {
     __m512 acc[R][T];
+    AI_TILE_UNROLL
     for (int r = 0; r < R; ++r)
+        AI_TILE_UNROLL
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
         __m512 wv[R];
+        AI_TILE_UNROLL
         for (int r = 0; r < R; ++r) {
-            _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + 1024, _MM_HINT_T0);
+            if (!F16 || (i & 16) == 0)  // one prefetch per 64-byte line, 1 KiB ahead (2 for one stream)
+                _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + (R == 1 ? 2048 : 1024), _MM_HINT_T0);
             wv[r] = x512_wload<F16>(w + r * ws, i, mask);
         }
+        AI_TILE_UNROLL
         for (int t = 0; t < T; ++t) {
-            const __m512 av = _mm512_maskz_loadu_ps(mask, reinterpret_cast<const unsigned char*>(a) + t * as + 4 * i);
+            const __m512 av = x512_aload(reinterpret_cast<const unsigned char*>(a) + t * as + 4 * i, mask);
+            AI_TILE_UNROLL
             for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
         }
     }
+    AI_TILE_UNROLL
     for (int r = 0; r < R; ++r)
+        AI_TILE_UNROLL
         for (int t = 0; t < T; ++t) y[t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 }  // namespace detail
@@ -4026,21 +4051,28 @@ template <bool F16> inline __m256 x256_wload(const unsigned char* p, int64_t i) 
 template <bool F16, int R, int T>
 inline void x256_tile_float(const unsigned char* w, size_t ws, const float* a, size_t as, int64_t n, float* y, int64_t ys) {
     __m256 acc[R][T];
+    AI_TILE_UNROLL
     for (int r = 0; r < R; ++r)
+        AI_TILE_UNROLL
         for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
     const int64_t n8 = n & ~(int64_t)7;
     for (int64_t i = 0; i < n8; i += 8) {
         __m256 wv[R];
+        AI_TILE_UNROLL
         for (int r = 0; r < R; ++r) {
             _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + 1024, _MM_HINT_T0);
             wv[r] = x256_wload<F16>(w + r * ws, i);
         }
+        AI_TILE_UNROLL
         for (int t = 0; t < T; ++t) {
             const __m256 av = _mm256_loadu_ps(reinterpret_cast<const float*>(reinterpret_cast<const unsigned char*>(a) + t * as) + i);
+            AI_TILE_UNROLL
             for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], av, acc[r][t]);
         }
     }
+    AI_TILE_UNROLL
     for (int r = 0; r < R; ++r)
+        AI_TILE_UNROLL
         for (int t = 0; t < T; ++t) {
             float sum = x86_hsum(acc[r][t]);
             const float* at = reinterpret_cast<const float*>(reinterpret_cast<const unsigned char*>(a) + t * as);
@@ -4073,6 +4105,10 @@ inline void tile_walk_float(const void* w, size_t ws, int64_t nr, const void* a,
     const unsigned char* wp = static_cast<const unsigned char*>(w);
     const unsigned char* ap = static_cast<const unsigned char*>(a);
     constexpr int R = AI_TILE_ROWS, T = AI_TILE_TOKENS;
+    if (nt == 1) {  // decode: one row after another, a single stream the prefetchers follow across rows
+        for (int64_t r = 0; r < nr; ++r) AI_TILE_FLOAT(F16, 1, 1, wp + (size_t)r * ws, ws, ap, as, n, y + r, ys);
+        return;
+    }
     for (int64_t t0 = 0; t0 < nt; t0 += T) {
         const int64_t tn = std::min<int64_t>(T, nt - t0);
         for (int64_t r0 = 0; r0 < nr; r0 += R) {
@@ -4098,6 +4134,7 @@ void simd::mm_f32_f32(const void* w, size_t ws, int64_t nr, const void* a, size_
     detail::tile_walk_float<false>(w, ws, nr, a, as, nt, n, y, ys);
 }
 #undef AI_TILE_FLOAT
+#undef AI_TILE_UNROLL
 #undef AI_TILE_ROWS
 #undef AI_TILE_TOKENS
 #define AI_HAVE_TILE_FLOAT 1
