@@ -9722,9 +9722,10 @@ inline void rt_rope(float* v, const float* cs, int32_t d, rope_style style) {
 }
 
 // y = x W^T (+ bias), for up to three weights sharing the input x. The rows of all parts form one
-// range that tasks split evenly; within a task every weight row is converted to float once and
-// dotted with every token of the chunk. This loop is the place for a GEMM kernel later: nothing
-// else depends on how it walks.
+// range that tasks split evenly. Within a task, in order of preference: the weight's tile kernel
+// (mm) on its activation format; its row kernel (vec_dot) per row and token; or rows dequantized
+// in chunks and multiplied by the F32 tile kernel (the float input path). Nothing else depends on
+// how it walks, and every path gives each output the same bits however the rows are split.
 struct rt_mm_part {
     const rt_weight* w = nullptr;
     const float* bias = nullptr;  // [w->rows] or nullptr
