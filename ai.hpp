@@ -3602,7 +3602,7 @@ inline void mm_tiles(const void* w, size_t ws, int64_t nr, const void* a, size_t
 }
 
 // Q8_K field offsets: f32 d, 256 int8 qs, 16 int16 bsums.
-constexpr size_t q8k_qs = 4, q8k_bsums = 4 + qk_k;
+inline constexpr size_t q8k_qs = 4, q8k_bsums = 4 + qk_k;
 
 #if AI_X86_INT8
 // The R rows of a tile advance together: ask for the bytes the tile reads about 2 KiB later, which
@@ -9751,6 +9751,21 @@ struct rt_mm_job {
 // Rows per tile-kernel call: its weights stay in L1 while every token of the chunk passes.
 constexpr int64_t rt_mm_chunk_rows = 32;
 
+// Tile results [tn, nr] (tokens t0.., rows r0..) into y: plus the bias, plus y itself when the
+// product accumulates into the residual stream.
+inline void rt_mm_store(const rt_mm_part& part, const float* tile, int64_t t0, int64_t tn, int64_t r0, int64_t nr, bool accumulate) {
+    const int64_t rows = part.w->rows;
+    for (int64_t t = 0; t < tn; ++t) {
+        float* y = part.y + (t0 + t) * rows + r0;
+        const float* d = tile + t * nr;
+        for (int64_t r = 0; r < nr; ++r) {
+            float s = d[r];
+            if (part.bias) s += part.bias[r0 + r];
+            y[r] = accumulate ? y[r] + s : s;
+        }
+    }
+}
+
 inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
     const rt_mm_job& j = *static_cast<const rt_mm_job*>(arg);
     int64_t total = 0;
@@ -9776,16 +9791,7 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
                     const int64_t nr = std::min(rt_mm_chunk_rows, hi - r0);
                     w.mm(w.data + (size_t)r0 * w.row_bytes, w.row_bytes, nr, part.a + (size_t)t0 * part.a_stride, part.a_stride, tn, w.cols,
                          direct ? part.y + t0 * w.rows + r0 : tile, direct ? w.rows : nr);
-                    if (direct) continue;
-                    for (int64_t t = 0; t < tn; ++t) {
-                        float* y = part.y + (t0 + t) * w.rows + r0;
-                        const float* d = tile + t * nr;
-                        for (int64_t r = 0; r < nr; ++r) {
-                            float s = d[r];
-                            if (part.bias) s += part.bias[r0 + r];
-                            y[r] = j.accumulate ? y[r] + s : s;
-                        }
-                    }
+                    if (!direct) rt_mm_store(part, tile, t0, tn, r0, nr, j.accumulate);
                 }
             }
             continue;
@@ -9834,15 +9840,7 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
                                                                  xt + (int64_t)t * w.cols, w.cols);
                 }
             }
-            for (int32_t t = 0; t < j.n_tok; ++t) {
-                float* y = part.y + (int64_t)t * w.rows + r0;
-                const float* d = tile + (int64_t)t * nr;
-                for (int64_t r = 0; r < nr; ++r) {
-                    float s = d[r];
-                    if (part.bias) s += part.bias[r0 + r];
-                    y[r] = j.accumulate ? y[r] + s : s;
-                }
-            }
+            rt_mm_store(part, tile, 0, j.n_tok, r0, nr, j.accumulate);
         }
     }
 }
