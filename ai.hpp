@@ -122,6 +122,9 @@ struct kernel_set {
     quantize_act_fn (*quantize_act)(uint32_t act_type);
     mm_fn (*mm)(uint32_t w_type);  // nullptr: no tile kernel; use vec_dot per (row, token)
     dequantize_fn (*to_float)(uint32_t type);  // same values as ai::ref::to_float, bit for bit
+    // true: mm blocks its work for the caches itself (amx), so callers pass every token of a batch
+    // in one call; false: callers keep a call's activations within L2 (a few hundred KiB)
+    bool mm_whole_batch;
 };
 
 AI_TARGET_NS_BEGIN
@@ -314,6 +317,11 @@ AI_API void mm_f32_f32(const void* w, size_t w_stride, int64_t nr, const void* a
 // These kernels as a table, named after the instruction set: "avx512" (AVX-512 F/BW/VL/DQ with
 // VNNI), "avx2" (AVX2 + FMA + F16C), else xsimd's architecture name or "scalar".
 AI_API const kernel_set* kernels();
+// "amx": kernels() plus AMX-INT8 tile products for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL batches of 16
+// tokens or more (x86-64 Linux, AVX-512 VNNI flags, GCC >= 11 or Clang >= 12); nullptr elsewhere.
+// Running it needs the OS's permission for the tile state, which kernel_set_runs_here asks for
+// (Linux arch_prctl ARCH_REQ_XCOMP_PERM, once per process) before reporting true.
+AI_API const kernel_set* kernels_amx();
 }  // namespace simd
 
 // ---- Instruction sets --------------------------------------------------------------------------
@@ -835,6 +843,9 @@ AI_TARGET_NS_END
 #elif defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
 #include <sys/mman.h>
+#if defined(__linux__)
+#include <sys/syscall.h>  // SYS_arch_prctl: the AMX tile state
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 #define AI_MMAP_POSIX 1
@@ -2964,7 +2975,7 @@ inline void x86_quantize_block32(const float* x, int8_t* qs, float* d_out, int* 
     __m256 amax = _mm256_setzero_ps();
     for (int k = 0; k < 4; ++k) {
         v[k] = _mm256_loadu_ps(x + 8 * k);
-        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+        amax = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), amax);  // a NaN is skipped, as by std::max in ai::ref
     }
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
@@ -2973,7 +2984,8 @@ inline void x86_quantize_block32(const float* x, int8_t* qs, float* d_out, int* 
     *d_out = mx / 127.0f;
     const __m256 id = _mm256_set1_ps(mx != 0 ? 127.0f / mx : 0.0f);
     __m256i i32[4];
-    for (int k = 0; k < 4; ++k) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
+    // NaN products (a NaN, or an infinity times 0) convert to INT_MIN: clamped to -127 as in ai::ref
+    for (int k = 0; k < 4; ++k) i32[k] = _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[k], id)), _mm256_set1_epi32(-127));
     if (sum_out) *sum_out = x86_hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3])));
     // pack 32 int32 -> 32 int8 (packs interleave the 128-bit lanes; the permute restores order)
     const __m256i p01 = _mm256_packs_epi32(i32[0], i32[1]), p23 = _mm256_packs_epi32(i32[2], i32[3]);
@@ -3000,6 +3012,51 @@ void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) {
         std::memcpy(out, h, 4);
     }
 }
+// Q8_K: the scale comes from the first element of largest magnitude with its sign (-127 / max, as
+// ai::ref); a super-block holding an infinity goes through the reference code.
+void simd::quantize_act_q8_k(const float* x, void* dst, int64_t n) {
+    unsigned char* out = static_cast<unsigned char*>(dst);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / detail::qk_k; ++i, x += detail::qk_k, out += sizeof(detail::block_q8_k)) {
+        __m256 amax = _mm256_setzero_ps();
+        for (int k = 0; k < 32; ++k) amax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)), amax);  // NaN: skipped
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        const float am = _mm_cvtss_f32(m);
+        if (!(am < INFINITY)) {
+            ref::quantize_row_q8_k(x, out, detail::qk_k);
+            continue;
+        }
+        detail::block_q8_k b;
+        std::memset(&b, 0, sizeof b);
+        if (am != 0) {
+            float max = 0;
+            const __m256 amv = _mm256_set1_ps(am);
+            for (int k = 0; k < 32; ++k) {
+                const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)), amv, _CMP_EQ_OQ));
+                if (hit) {
+                    max = x[8 * k + __builtin_ctz((unsigned)hit)];
+                    break;
+                }
+            }
+            const float inv = -127.f / max;
+            const __m256 iv = _mm256_set1_ps(inv);
+            for (int g = 0; g < 8; ++g) {  // 32 quants at a time
+                __m256i q[4];
+                for (int k = 0; k < 4; ++k)  // a NaN converts to INT_MIN: -128 as in ai::ref
+                    q[k] = _mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * g + 8 * k), iv)), _mm256_set1_epi32(-128));
+                b.bsums[2 * g] = (int16_t)detail::x86_hsum_i32(_mm256_add_epi32(q[0], q[1]));
+                b.bsums[2 * g + 1] = (int16_t)detail::x86_hsum_i32(_mm256_add_epi32(q[2], q[3]));
+                const __m256i p01 = _mm256_packs_epi32(q[0], q[1]), p23 = _mm256_packs_epi32(q[2], q[3]);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.qs + 32 * g),
+                                    _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            }
+            b.d = 1 / inv;
+        }
+        std::memcpy(out, &b, sizeof b);
+    }
+}
 #else   // !AI_X86_INT8: the reference code
 float simd::vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_0_q8_0(w, a, n); }
 float simd::vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_1_q8_1(w, a, n); }
@@ -3014,8 +3071,8 @@ float simd::vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n) { return 
 float simd::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) { return ref::vec_dot_q6_k_q8_k(w, a, n); }
 void simd::quantize_act_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_0(x, dst, n); }
 void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_1(x, dst, n); }
-#endif
 void simd::quantize_act_q8_k(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_k(x, dst, n); }
+#endif
 
 // The row kernel per (row, token): tile kernels' stand-in where an instruction set has none.
 namespace detail {
@@ -3399,6 +3456,285 @@ template <class F>
 inline void x86_mm(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
     x86_mm_driver<F, x86_mm_isa<F>>::mm(w, ws, nr, a, as, nt, n, y, ys);
 }
+
+// ---- AMX-INT8 tile kernels (Sapphire Rapids and later) -------------------------------------------
+// One TDPBSSD multiplies a tile of 16 tokens x 32 activation bytes (one block of each token, read
+// in place from the quantized rows, a_stride apart) by 32 weight bytes of 16 rows, giving the 16 x 16
+// exact int32 block dots in one instruction (the AVX-512 tile above needs 64 vpdpbusd for them).
+// Each block's scales are applied in float as it completes:
+//     acc[t][r] = fma(float(dot[t][r]), d_w[r] * d_a[t], acc[t][r])   (+ fma(m_w[r], s_a[t], ...))
+// block by block in order, so every output gets the same bits however rows and tokens are split,
+// as long as each call has at least amx_min_tokens tokens (fewer go through the AVX-512 kernel:
+// packing the weights costs the same for one token as for a hundred).
+// A strip of 16 weight rows is unpacked per chunk of blocks into signed levels in the B tiles'
+// layout (4 consecutive bytes of a row, the 16 rows side by side), once for all the call's tokens.
+// The OS must grant the tile state first (Linux: arch_prctl, done when the kernel set is chosen).
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__x86_64__) && defined(__linux__) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define AI_X86_AMX 1
+#define AI_AMX_FN __attribute__((target("amx-tile,amx-int8")))
+constexpr int64_t amx_min_tokens = 16;
+struct alignas(64) amx_config {  // ldtilecfg's 64-byte operand (palette 1)
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+// A 16 x 16 matrix of 32-bit values in 16 registers, transposed in place.
+inline void amx_transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    // r[4q + j] now holds, in 128-bit lane L, row 4L'.. of column group: element (row 4q..4q+3, col 4L + j)
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+// The 32-block formats (Q4_0 ... IQ4_NL): weights through x86_mm_isa's unpacking, activations
+// q8_0 / q8_1 (d, and q8_1's s = d * sum(q) for the weights' offset m).
+template <class F> struct amx_qk32 {
+    using K = x86_mm_isa<F>;
+    using consts = typename K::consts;
+    static constexpr bool has_min = F::has_min;
+    static constexpr size_t act_size = F::act_size;
+    static consts make_consts() { return K::make_consts(); }
+    static size_t a_off(int64_t b) { return (size_t)b * F::act_size + (F::act_size == 36 ? 4 : 2); }
+    static void vnni(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+        x86_mm<F>(w, ws, nr, a, as, nt, n, y, ys);
+    }
+    // The scales of blocks [b0, b0 + nbc) of one token's row `at` (an f16 in each gathered dword's low half).
+    static void act_scales(const unsigned char* at, int64_t b0, int nbc, float* ad, float* am) {
+        const __mmask8 blocks = (__mmask8)((1u << nbc) - 1);
+        const __m256i offsets = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(F::act_size));
+        const unsigned char* p = at + (size_t)b0 * F::act_size;
+        _mm256_store_ps(ad, _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), blocks, offsets, p, 1))));
+        if constexpr (F::has_min)
+            _mm256_store_ps(am, _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), blocks, offsets, p + 2, 1))));
+    }
+    static void pack_strip(const unsigned char* w, size_t ws, int nr, int64_t b0, int nbc, int64_t nb, int8_t* bt, float* d, float* m,
+                           const consts& c) {
+        const __m512i bias = _mm512_set1_epi8((char)F::bias);
+        const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+        const __mmask16 live = (__mmask16)((1u << nr) - 1);
+        const __m512i row_offsets = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32((int)ws));
+        for (int b = 0; b < nbc; ++b) {  // the scales, 16 rows at a time (an f16 in each gathered dword's low half)
+            const unsigned char* blk = w + (size_t)(b0 + b) * F::size;
+            const __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offsets, blk + F::d, 1);
+            _mm512_store_ps(d + b * 16, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)));
+            if constexpr (F::has_min) {
+                const __m512i mm = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offsets, blk + F::m, 1);
+                _mm512_store_ps(m + b * 16, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(mm)));
+            }
+        }
+        for (int g = 0; g < nbc; g += 4) {
+            __m512i lo16[16], hi16[16];  // per row: blocks g, g+1 | blocks g+2, g+3 (32 bytes each)
+            for (int r = 0; r < 16; ++r) {
+                if (r >= nr) {
+                    lo16[r] = hi16[r] = _mm512_setzero_si512();
+                    continue;
+                }
+                const unsigned char* x = w + r * ws + (size_t)(b0 + g) * F::size;
+                typename K::weights wt;
+                const int64_t have = std::min<int64_t>(4, nb - (b0 + g));
+                if (have < 4) {  // the row's last blocks, zero-padded to a group
+                    alignas(64) unsigned char buf[4 * F::size];
+                    std::memset(buf, 0, sizeof(buf));
+                    std::memcpy(buf, x, (size_t)have * F::size);
+                    wt = K::load_weights(buf, c);
+                } else {
+                    wt = K::load_weights(x, c);
+                }
+                const __m512i lo = _mm512_sub_epi8(wt.lo, bias), hi = _mm512_sub_epi8(wt.hi, bias);
+                lo16[r] = _mm512_permutex2var_epi64(lo, first, hi);
+                hi16[r] = _mm512_permutex2var_epi64(lo, second, hi);
+            }
+            amx_transpose16(lo16);
+            amx_transpose16(hi16);
+            for (int j = 0; j < 16; ++j) {
+                _mm512_store_si512(bt + (size_t)g * 512 + j * 64, lo16[j]);
+                _mm512_store_si512(bt + (size_t)g * 512 + 1024 + j * 64, hi16[j]);
+            }
+        }
+    }
+};
+
+// Q4_K and Q5_K (Fifth = true): a 256-element super-block is 8 sub-blocks of 32 with 6-bit scales
+// and mins; x = d * sc * q - dmin * m. Activations q8_K: one float d per super-block, and the
+// sums of 16 quants, which give the mins' term: - dmin * m * d_a * (sum of the sub-block's quants).
+template <bool Fifth> struct amx_qk {
+    using B = typename std::conditional<Fifth, block_q5_k, block_q4_k>::type;
+    struct consts {};
+    static constexpr bool has_min = true;
+    static constexpr size_t act_size = sizeof(block_q8_k);
+    static consts make_consts() { return {}; }
+    static size_t a_off(int64_t b) { return (size_t)(b / 8) * sizeof(block_q8_k) + offsetof(block_q8_k, qs) + (size_t)(b % 8) * 32; }
+    static void vnni(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+        if constexpr (Fifth) simd::mm_q5_k_q8_k(w, ws, nr, a, as, nt, n, y, ys);
+        else simd::mm_q4_k_q8_k(w, ws, nr, a, as, nt, n, y, ys);
+    }
+    static void act_scales(const unsigned char* at, int64_t b0, int nbc, float* ad, float* am) {  // b0: a multiple of 8, nbc == 8
+        (void)nbc;
+        const unsigned char* p = at + (size_t)(b0 / 8) * sizeof(block_q8_k);
+        float dA;
+        std::memcpy(&dA, p + offsetof(block_q8_k, d), 4);
+        const __m256i sums16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + offsetof(block_q8_k, bsums)));
+        const __m256 sums32 = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums16, _mm256_set1_epi16(1)));  // pairs: 8 sub-blocks
+        _mm256_store_ps(ad, _mm256_set1_ps(dA));
+        _mm256_store_ps(am, _mm256_mul_ps(_mm256_set1_ps(dA), sums32));
+    }
+    static void pack_strip(const unsigned char* w, size_t ws, int nr, int64_t b0, int nbc, int64_t, int8_t* bt, float* d, float* m,
+                           const consts&) {
+        (void)nbc;
+        const __m512i low4 = _mm512_set1_epi8(15);
+        __m512i q[4][16];  // per row: sub-blocks 0|2, 1|3, 4|6, 5|7 (32 bytes each)
+        for (int r = 0; r < 16; ++r) {
+            if (r >= nr) {
+                for (int i = 0; i < 4; ++i) q[i][r] = _mm512_setzero_si512();
+                for (int s = 0; s < 8; ++s) d[s * 16 + r] = m[s * 16 + r] = 0.0f;
+                continue;
+            }
+            const unsigned char* x = w + r * ws + (size_t)(b0 / 8) * sizeof(B);
+            uint16_t dh, mh;
+            std::memcpy(&dh, x + offsetof(B, d), 2);
+            std::memcpy(&mh, x + offsetof(B, dmin), 2);
+            const float dd = _cvtsh_ss(dh), dm = _cvtsh_ss(mh);
+            for (int s = 0; s < 8; ++s) {
+                uint8_t sc, mn;
+                unpack_scale_min_k4(s, x + offsetof(B, scales), &sc, &mn);
+                d[s * 16 + r] = dd * (float)sc;
+                m[s * 16 + r] = -(dm * (float)mn);
+            }
+            const __m512i q0 = _mm512_loadu_si512(x + offsetof(B, qs)), q1 = _mm512_loadu_si512(x + offsetof(B, qs) + 64);
+            q[0][r] = _mm512_and_si512(q0, low4);
+            q[1][r] = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4);
+            q[2][r] = _mm512_and_si512(q1, low4);
+            q[3][r] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4);
+            if constexpr (Fifth) {  // the fifth bit of element l of sub-block s is bit s of qh[l]
+                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + offsetof(B, qh))));
+                const __m512i sixteen = _mm512_set1_epi8(16);
+                for (int i = 0; i < 4; ++i) {
+                    const int s_lo = (i / 2) * 4 + (i % 2), s_hi = s_lo + 2;  // the sub-blocks in this register's halves
+                    const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << s_lo)), _mm256_set1_epi8((char)(1 << s_hi)), 1);
+                    q[i][r] = _mm512_mask_add_epi8(q[i][r], _mm512_test_epi8_mask(qh, bit), q[i][r], sixteen);
+                }
+            }
+        }
+        for (int i = 0; i < 4; ++i) {
+            amx_transpose16(q[i]);
+            const int s_lo = (i / 2) * 4 + (i % 2), s_hi = s_lo + 2;
+            for (int j = 0; j < 8; ++j) {
+                _mm512_store_si512(bt + (size_t)s_lo * 512 + j * 64, q[i][j]);
+                _mm512_store_si512(bt + (size_t)s_hi * 512 + j * 64, q[i][j + 8]);
+            }
+        }
+    }
+};
+
+// The driver: tokens in passes of `pass`, blocks in chunks of `chunk` (the activation scales of a
+// pass and chunk are converted once), weight rows in strips of 16 packed per chunk, tokens in
+// strips of 16 (a last partial strip through a zero-padded copy). Partial sums wait in y between
+// chunks (stored and reloaded exactly), so the order of operations per output never changes.
+template <class P> struct amx_mm {
+    static constexpr int chunk = 8;        // 32-element blocks per chunk (one K-quant super-block)
+    static constexpr int64_t pass = 256;   // tokens per pass
+
+    AI_AMX_FN static void mm(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+        if (nt < amx_min_tokens) return P::vnni(wv, ws, nr, av, as, nt, n, y, ys);
+        const unsigned char* w = static_cast<const unsigned char*>(wv);
+        const unsigned char* a = static_cast<const unsigned char*>(av);
+        const typename P::consts c = P::make_consts();
+        amx_config cfg;
+        std::memset(&cfg, 0, sizeof(cfg));
+        cfg.palette = 1;
+        for (int i = 0; i < 2; ++i) {
+            cfg.rows[i] = 16, cfg.colsb[i] = 64;          // tiles 0, 1: C, 16 tokens x 16 int32
+            cfg.rows[2 + i] = 16, cfg.colsb[2 + i] = 32;  // tiles 2, 3: A, 16 tokens x 32 bytes
+            cfg.rows[4 + i] = 8, cfg.colsb[4 + i] = 64;   // tiles 4, 5: B, 8 x (16 rows x 4 bytes)
+        }
+        _tile_loadconfig(&cfg);
+        alignas(64) int8_t bt[chunk * 512];
+        alignas(64) float wd[chunk * 16], wm[chunk * 16];
+        alignas(64) float ad[pass * chunk], am[P::has_min ? pass * chunk : 1];  // [token][block]
+        alignas(64) int8_t apad[chunk * 16 * 32];                               // a last partial strip's quants
+        alignas(64) int32_t cb[2][256];
+        const int64_t nb = n / qk;
+        for (int64_t p0 = 0; p0 < nt; p0 += pass) {
+            const int64_t pn = std::min(pass, nt - p0);
+            for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+                const int nbc = (int)std::min<int64_t>(chunk, nb - b0);
+                for (int64_t t = 0; t < pn; ++t) P::act_scales(a + (size_t)(p0 + t) * as, b0, nbc, ad + t * chunk, am + (P::has_min ? t * chunk : 0));
+                const int64_t full = pn / 16 * 16;
+                if (full < pn) {
+                    std::memset(apad, 0, sizeof(apad));
+                    for (int64_t t = full; t < pn; ++t)
+                        for (int b = 0; b < nbc; ++b) std::memcpy(apad + (b * 16 + (t - full)) * 32, a + (size_t)(p0 + t) * as + P::a_off(b0 + b), 32);
+                }
+                for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+                    const int rn = (int)std::min<int64_t>(16, nr - r0);
+                    P::pack_strip(w + (size_t)r0 * ws, ws, rn, b0, nbc, nb, bt, wd, wm, c);
+                    const __mmask16 rows = (__mmask16)((1u << rn) - 1);
+                    for (int64_t t0 = 0; t0 < pn; t0 += 16) {
+                        const int tn = (int)std::min<int64_t>(16, pn - t0);
+                        const bool padded = t0 >= full;
+                        const unsigned char* at = a + (size_t)(p0 + t0) * as;
+                        const long a_row = padded ? 32 : (long)as;
+                        float* yt = y + (p0 + t0) * ys + r0;
+                        __m512 acc[16];
+                        for (int t = 0; t < 16; ++t)
+                            acc[t] = b0 == 0 || t >= tn ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rows, yt + t * ys);
+                        const float* adt = ad + t0 * chunk;
+                        const float* amt = am + (P::has_min ? t0 * chunk : 0);
+                        auto scale = [&](const int32_t* dots, int b) {
+                            const __m512 d = _mm512_load_ps(wd + b * 16);
+#pragma GCC unroll 16
+                            for (int t = 0; t < 16; ++t) {
+                                const __m512 s = _mm512_mul_ps(d, _mm512_set1_ps(adt[t * chunk + b]));
+                                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(dots + t * 16)), s, acc[t]);
+                                if constexpr (P::has_min) acc[t] = _mm512_fmadd_ps(_mm512_load_ps(wm + b * 16), _mm512_set1_ps(amt[t * chunk + b]), acc[t]);
+                            }
+                        };
+                        for (int b = 0; b < nbc; b += 2) {
+                            _tile_loadd(2, padded ? (const unsigned char*)apad + b * 512 : at + P::a_off(b0 + b), a_row);
+                            _tile_loadd(4, bt + b * 512, 64);
+                            _tile_zero(0);
+                            _tile_dpbssd(0, 2, 4);
+                            _tile_stored(0, cb[0], 64);
+                            if (b + 1 < nbc) {
+                                _tile_loadd(3, padded ? (const unsigned char*)apad + (b + 1) * 512 : at + P::a_off(b0 + b + 1), a_row);
+                                _tile_loadd(5, bt + (b + 1) * 512, 64);
+                                _tile_zero(1);
+                                _tile_dpbssd(1, 3, 5);
+                                _tile_stored(1, cb[1], 64);
+                            }
+                            scale(cb[0], b);
+                            if (b + 1 < nbc) scale(cb[1], b + 1);
+                        }
+                        for (int t = 0; t < tn; ++t) _mm512_mask_storeu_ps(yt + t * ys, rows, acc[t]);
+                    }
+                }
+            }
+        }
+        _tile_release();
+    }
+};
+#endif
 }  // namespace detail
 
 namespace simd {
@@ -4743,7 +5079,7 @@ inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((ten
 
 const kernel_set* ref::kernels() {
     static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
-                                 detail::ref_to_float_by_id};
+                                 detail::ref_to_float_by_id, false};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -4755,22 +5091,47 @@ const kernel_set* simd::kernels() {
     static const char* const name = simd::arch_name();
 #endif
     static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id,
-                                 detail::simd_to_float_by_id};
+                                 detail::simd_to_float_by_id, false};
     return &k;
 }
+#if AI_X86_INT8 && defined(AI_X86_AMX)
+namespace detail {
+inline mm_fn amx_mm_by_id(uint32_t w) {
+    switch ((tensor_type)w) {
+        case tensor_type::q4_0: return amx_mm<amx_qk32<x86_mm_q4_0>>::mm;
+        case tensor_type::q4_1: return amx_mm<amx_qk32<x86_mm_q4_1>>::mm;
+        case tensor_type::q5_0: return amx_mm<amx_qk32<x86_mm_q5_0>>::mm;
+        case tensor_type::q5_1: return amx_mm<amx_qk32<x86_mm_q5_1>>::mm;
+        case tensor_type::q8_0: return amx_mm<amx_qk32<x86_mm_q8_0>>::mm;
+        case tensor_type::iq4_nl: return amx_mm<amx_qk32<x86_mm_iq4_nl>>::mm;
+        case tensor_type::q4_k: return amx_mm<amx_qk<false>>::mm;
+        case tensor_type::q5_k: return amx_mm<amx_qk<true>>::mm;
+        default: return simd_mm((tensor_type)w);
+    }
+}
+}  // namespace detail
+const kernel_set* simd::kernels_amx() {
+    static const kernel_set k = {"amx", simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::amx_mm_by_id,
+                                 detail::simd_to_float_by_id, true};
+    return &k;
+}
+#else
+const kernel_set* simd::kernels_amx() { return nullptr; }
+#endif
 
 #if !defined(AI_DISPATCH_TARGET)
 // ---- Which sets this build has, and which this CPU runs ----------------------------------------
 #if defined(AI_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
 extern "C" const ai::kernel_set* ai_kernels_avx2(void);
 extern "C" const ai::kernel_set* ai_kernels_avx512(void);
+extern "C" const ai::kernel_set* ai_kernels_avx512_amx(void);  // nullptr when its compiler lacked AMX
 #endif
 
 namespace detail {
 struct cpu_caps {
     bool x86 = false, sse2 = false, avx = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false, avx512bf16 = false;
-    bool amx_int8 = false, aarch64 = false, neon = false;
+    bool amx_int8 = false, amx_tile = false, amx_os = false, aarch64 = false, neon = false;
 };
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 inline void cpu_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
@@ -4817,6 +5178,8 @@ inline cpu_caps cpu_detect() {
         c.avx512vl = c.avx512f && ((r[1] >> 31) & 1);
         c.avx512vnni = c.avx512f && ((r[2] >> 11) & 1);
         c.amx_int8 = (r[3] >> 25) & 1;
+        c.amx_tile = (r[3] >> 24) & 1;
+        c.amx_os = (xcr0 & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA state enabled
         cpu_cpuid(7, 1, r);
         c.avx512bf16 = c.avx512f && ((r[0] >> 5) & 1);
     }
@@ -4829,18 +5192,31 @@ inline const cpu_caps& cpu() {
     static const cpu_caps c = cpu_detect();
     return c;
 }
+// Linux hands a process the AMX tile state only on request (the register file is 8 KiB per
+// thread); without it the first tile instruction faults. Asked once, when the registry is built.
+inline bool cpu_amx_granted() {
+#if defined(__linux__) && defined(__x86_64__)
+    const long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+#else
+    return false;
+#endif
+}
 inline bool cpu_runs_set(const char* name) {
     const cpu_caps& c = cpu();
-    if (std::strcmp(name, "avx512") == 0) return c.avx2 && c.fma && c.f16c && c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq && c.avx512vnni;
+    const bool avx512 = c.avx2 && c.fma && c.f16c && c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq && c.avx512vnni;
+    if (std::strcmp(name, "amx") == 0) return avx512 && c.amx_int8 && c.amx_tile && c.amx_os && cpu_amx_granted();
+    if (std::strcmp(name, "avx512") == 0) return avx512;
     if (std::strcmp(name, "avx2") == 0) return c.avx2 && c.fma && c.f16c;
     return true;
 }
 // Best first: the sets built in, dispatch sets only when they add one the baseline lacks.
 struct kernel_registry {
-    const kernel_set* sets[4] = {};
-    bool runs[4] = {};
+    const kernel_set* sets[6] = {};
+    bool runs[6] = {};
     int n = 0;
     void add(const kernel_set* k, bool runs_here) {
+        if (!k || n == 6) return;
         for (int i = 0; i < n; ++i)
             if (std::strcmp(sets[i]->name, k->name) == 0) return;
         sets[n] = k;
@@ -4848,12 +5224,14 @@ struct kernel_registry {
     }
     kernel_registry() {
 #if defined(AI_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
-        const kernel_set* own = simd::kernels();
-        const bool own512 = std::strcmp(own->name, "avx512") == 0;
-        if (!own512) add(ai_kernels_avx512(), cpu_runs_set("avx512"));
-        else add(own, true);
-        if (!own512 && std::strcmp(own->name, "avx2") != 0) add(ai_kernels_avx2(), cpu_runs_set("avx2"));
+        const char* own = simd::kernels()->name;
+        if (std::strcmp(own, "avx512") != 0) {
+            if (const kernel_set* amx = ai_kernels_avx512_amx()) add(amx, cpu_runs_set("amx"));
+            add(ai_kernels_avx512(), cpu_runs_set("avx512"));
+            if (std::strcmp(own, "avx2") != 0) add(ai_kernels_avx2(), cpu_runs_set("avx2"));
+        }
 #endif
+        if (const kernel_set* amx = simd::kernels_amx()) add(amx, cpu_runs_set("amx"));
         add(simd::kernels(), true);  // compiled for this translation unit's flags: runs by construction
         add(ref::kernels(), true);
     }
@@ -4920,6 +5298,7 @@ AI_TARGET_NS_END
 #define AI_CAT2_(a, b) a##b
 #define AI_CAT_(a, b) AI_CAT2_(a, b)
 extern "C" const ai::kernel_set* AI_CAT_(ai_kernels_, AI_DISPATCH_TARGET)(void) { return ai::simd::kernels(); }
+extern "C" const ai::kernel_set* AI_CAT_(AI_CAT_(ai_kernels_, AI_DISPATCH_TARGET), _amx)(void) { return ai::simd::kernels_amx(); }
 #else  // !AI_DISPATCH_TARGET: the rest of the library
 
 // ================================================================================================
@@ -9740,6 +10119,7 @@ struct rt_mm_job {
     int32_t n_tok = 0;
     bool accumulate = false;      // y += x W^T (+ bias) instead of y = ...
     bool int8_acts = false;       // use the integer kernels of weights that want 8-bit activations
+    bool mm_whole_batch = false;  // the kernel set's mm takes every token at once (kernel_set::mm_whole_batch)
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;  // the model's kernel set's
     mm_fn mm_f32 = nullptr;       // its F32 tile kernel (nullptr: dot_f32 per row and token)
     int32_t n_split = 1;
@@ -9748,8 +10128,8 @@ struct rt_mm_job {
     float* tilebuf = nullptr;     // (slots) × [rt_mm_chunk_rows × n_batch]: tile results before bias / residual
 };
 
-// Rows per tile-kernel call: its weights stay in L1 while every token of the chunk passes.
-constexpr int64_t rt_mm_chunk_rows = 32;
+// Rows per tile-kernel call: a multiple of the AVX-512 tile's 6 rows and of AMX's 16.
+constexpr int64_t rt_mm_chunk_rows = 48;
 
 // Tile results [tn, nr] (tokens t0.., rows r0..) into y: plus the bias, plus y itself when the
 // product accumulates into the residual stream.
@@ -9782,7 +10162,8 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
             // Tokens in blocks whose input rows fit in L2 (~512 KiB), rows in chunks inside: the
             // kernel re-reads a block's inputs for every few rows, from L2 rather than from L3;
             // the weights stream once per block.
-            const int64_t tok_block = std::max<int64_t>(4, (int64_t)((512u << 10) / std::max<size_t>(part.a_stride, 1)) / 4 * 4);
+            const int64_t tok_block = j.mm_whole_batch ? j.n_tok
+                                                       : std::max<int64_t>(4, (int64_t)((512u << 10) / std::max<size_t>(part.a_stride, 1)) / 4 * 4);
             float* tile = j.tilebuf + (int64_t)slot * rt_mm_chunk_rows * j.n_tok;
             const bool direct = !j.accumulate && !part.bias;  // results go straight to y
             for (int64_t t0 = 0; t0 < j.n_tok; t0 += tok_block) {
@@ -9957,6 +10338,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
     rt_mm_job mm;
     mm.n_split = mm_split;
     mm.dot_f32 = M.kernels->dot_f32;
+    mm.mm_whole_batch = M.kernels->mm_whole_batch;
     mm.rowbuf = rowbuf;
     mm.rowbuf_stride = rowbuf_floats;
     mm.tilebuf = tilebuf;

@@ -150,12 +150,27 @@ TEST_CASE("activation quantizers: every kernel set == ref byte for byte, and clo
             const int64_t n = nb * be;
             std::vector<float> x = random_floats(rng, n);
             if (nb == 3) std::fill(x.begin(), x.begin() + be, 0.0f);  // an all-zero block
+            if (nb == 7) {  // the largest magnitude twice with both signs (the first decides), a NaN
+                x[(size_t)be + 5] = 9.0f, x[(size_t)be + 9] = -9.0f;
+                x[(size_t)(2 * be) + 3] = -9.0f, x[(size_t)(2 * be) + 30] = 9.0f;
+                x[(size_t)(3 * be) + 1] = std::nanf("");
+            }
             size_t bytes = 0;
             REQUIRE(ai::type_row_bytes(at, n, &bytes));
             std::vector<uint8_t> a(bytes), b(bytes);
             ai::ref::quantize_act(at)(x.data(), a.data(), n);
             K->quantize_act((uint32_t)at)(x.data(), b.data(), n);
             CHECK(a == b);
+            if (nb == 7) {  // an infinity: the same bytes as ref too (not close to anything)
+                std::vector<float> xi = x;
+                xi[(size_t)(4 * be) + 2] = -INFINITY;
+                std::vector<uint8_t> ai_(bytes), bi(bytes);
+                ai::ref::quantize_act(at)(xi.data(), ai_.data(), n);
+                K->quantize_act((uint32_t)at)(xi.data(), bi.data(), n);
+                CHECK(ai_ == bi);
+                x[(size_t)(3 * be) + 1] = 0.0f;  // no NaN in the closeness check below
+                ai::ref::quantize_act(at)(x.data(), a.data(), n);
+            }
             const std::vector<double> back = dequant(at, a.data(), n);
             // each element within half a step of its block, plus Q8_0/Q8_1's f16 rounding of the
             // step (up to 127 * 2^-11 steps at the block's largest element)
@@ -282,8 +297,10 @@ TEST_CASE("tile kernels (kernel_set::mm): vs ref vec_dot, and bit-identical howe
             REQUIRE(bool(fr));
             const int be = std::max(ai::type_info(t)->block_elems, ai::type_info(at)->block_elems);
             for (int64_t n : {(int64_t)be, 3 * (int64_t)be, (int64_t)((2048 + be - 1) / be * be)}) {
-                for (int64_t nr : {1, 3, 4, 5, 13}) {
-                    for (int64_t nt : {1, 2, 4, 7}) {
+                for (int64_t nr : {1, 3, 4, 5, 13, 17}) {
+                    // 16 and more: the batch path of kernels that have one (amx: AMX tiles)
+                    for (int64_t nt : {1, 2, 4, 7, 16, 37}) {
+                        if (nt >= 16 && nr != 5 && nr != 17) continue;  // enough shapes, less time
                         CAPTURE(n);
                         CAPTURE(nr);
                         CAPTURE(nt);
@@ -318,14 +335,26 @@ TEST_CASE("tile kernels (kernel_set::mm): vs ref vec_dot, and bit-identical howe
                             CHECK(y[(size_t)(k * ys + nr)] == -7.0f);
                             CHECK(y[(size_t)(k * ys + nr + 1)] == -7.0f);
                         }
-                        // one row and one token at a time: the same bits
+                        // Split: one row and one token at a time gives the same bits. Batches of 16
+                        // tokens or more may take a batch path (amx) with its own rounding: there,
+                        // one row at a time with all tokens, and tokens split in two batches of 16+.
                         bool same = true;
-                        for (int64_t k = 0; k < nt; ++k)
-                            for (int64_t r = 0; r < nr; ++r) {
-                                float one = 0;
-                                mm(w.data() + r * wrow, wrow, 1, a.data() + k * arow, arow, 1, n, &one, 1);
-                                same = same && std::memcmp(&one, &y[(size_t)(k * ys + r)], 4) == 0;
-                            }
+                        if (nt < 16) {
+                            for (int64_t k = 0; k < nt; ++k)
+                                for (int64_t r = 0; r < nr; ++r) {
+                                    float one = 0;
+                                    mm(w.data() + r * wrow, wrow, 1, a.data() + k * arow, arow, 1, n, &one, 1);
+                                    same = same && std::memcmp(&one, &y[(size_t)(k * ys + r)], 4) == 0;
+                                }
+                        } else {
+                            std::vector<float> y2((size_t)(nt * ys), -7.0f);
+                            for (int64_t r = 0; r < nr; ++r) mm(w.data() + r * wrow, wrow, 1, a.data(), arow, nt, n, y2.data() + r, ys);
+                            const int64_t half = nt >= 32 ? 16 : nt;
+                            std::vector<float> y3((size_t)(nt * ys), -7.0f);
+                            mm(w.data(), wrow, nr, a.data(), arow, half, n, y3.data(), ys);
+                            if (half < nt) mm(w.data(), wrow, nr, a.data() + half * arow, arow, nt - half, n, y3.data() + half * ys, ys);
+                            same = std::memcmp(y2.data(), y.data(), y.size() * 4) == 0 && std::memcmp(y3.data(), y.data(), y.size() * 4) == 0;
+                        }
                         CHECK(same);
                     }
                 }
