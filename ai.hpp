@@ -4423,8 +4423,11 @@ inline void x512_tile_float(const unsigned char* w, size_t ws, const float* a, s
         __m512 wv[R];
         AI_TILE_UNROLL
         for (int r = 0; r < R; ++r) {
-            if (!F16 || (i & 16) == 0)  // one prefetch per 64-byte line, 1 KiB ahead (2 for one stream)
-                _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + (R == 1 ? 2048 : 1024), _MM_HINT_T0);
+            // One prefetch per 64-byte line: 1 KiB ahead into L1 for tiles; a single stream (decode)
+            // 4 KiB ahead into L2 (measured 15-20% faster F16 decode than 2 KiB into L1: L1
+            // prefetches hold fill buffers, of which there are few, for the whole memory latency).
+            if (!F16 || (i & 16) == 0)
+                _mm_prefetch(reinterpret_cast<const char*>(w + r * ws + (F16 ? 2 : 4) * i) + (R == 1 ? 4096 : 1024), R == 1 ? _MM_HINT_T1 : _MM_HINT_T0);
             wv[r] = x512_wload<F16>(w + r * ws, i, mask);
         }
         AI_TILE_UNROLL
