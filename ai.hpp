@@ -10257,6 +10257,56 @@ inline void rt_rmsnorm(const float* x, const float* w, int64_t n, float eps, flo
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
+// g = silu(g) * u = g / (1 + e^-g) * u over [0, n), in xsimd batches (the tail through a padded
+// batch), so every element gets the same arithmetic wherever a task's range begins.
+inline void rt_silu_mul(float* g, const float* u, int64_t n) {
+#if AI_HAVE_XSIMD
+    using batch = xsimd::batch<float>;
+    constexpr int64_t width = (int64_t)batch::size;
+    static_assert(width <= 64, "the tail buffer");
+    const batch one(1.0f);
+    const auto step = [&](float* gp, const float* up) {
+        const batch x = batch::load_unaligned(gp);
+        (x / (one + xsimd::exp(-x)) * batch::load_unaligned(up)).store_unaligned(gp);
+    };
+    int64_t i = 0;
+    for (; i + width <= n; i += width) step(g + i, u + i);
+    if (i < n) {
+        float tg[64] = {}, tu[64] = {};
+        std::memcpy(tg, g + i, (size_t)(n - i) * sizeof(float));
+        std::memcpy(tu, u + i, (size_t)(n - i) * sizeof(float));
+        step(tg, tu);
+        std::memcpy(g + i, tg, (size_t)(n - i) * sizeof(float));
+    }
+#else
+    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+#endif
+}
+// Element-wise work split among tasks in ranges of 64 (silu * u), or token rows (quantizing the
+// input of a matrix product into its activation format).
+struct rt_rows_job {
+    float* g = nullptr;
+    const float* u = nullptr;
+    int64_t count = 0;                 // silu: elements
+    const float* in = nullptr;         // quantize: [n_tok, cols] -> out, out_stride bytes per row
+    uint8_t* out = nullptr;
+    size_t out_stride = 0;
+    int64_t cols = 0;
+    quantize_act_fn quant = nullptr;
+    int32_t n_split = 1;
+};
+inline void rt_silu_task(void* arg, int32_t task, int32_t) {
+    const rt_rows_job& j = *static_cast<const rt_rows_job*>(arg);
+    const int64_t units = (j.count + 63) / 64;
+    const int64_t i0 = units * task / j.n_split * 64, i1 = std::min(j.count, units * (task + 1) / j.n_split * 64);
+    if (i1 > i0) rt_silu_mul(j.g + i0, j.u + i0, i1 - i0);
+}
+inline void rt_quant_task(void* arg, int32_t task, int32_t) {
+    const rt_rows_job& j = *static_cast<const rt_rows_job*>(arg);
+    const int64_t t0 = j.count * task / j.n_split, t1 = j.count * (task + 1) / j.n_split;
+    for (int64_t t = t0; t < t1; ++t) j.quant(j.in + t * j.cols, j.out + (size_t)t * j.out_stride, j.cols);
+}
+
 // The cos and sin of every rotated pair at position p (ggml's rope cache): pair i turns by
 // theta_i = p * base^(-2i/d) / factor_i, the power built by repeated multiplication as ggml does;
 // linear scaling multiplies theta by freq_scale, YaRN mixes scaled and unscaled angles per pair.
@@ -10563,8 +10613,11 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
             }
             type_row_bytes(w.act, w.cols, &part.a_stride);
             part.a = actq[ai];
-            if (!done[ai]) {
-                for (int32_t t = 0; t < mm.n_tok; ++t) w.quant(in + (int64_t)t * w.cols, actq[ai] + (size_t)t * part.a_stride, w.cols);
+            if (!done[ai]) {  // token rows split among the tasks
+                rt_rows_job qj;
+                qj.in = in, qj.out = actq[ai], qj.out_stride = part.a_stride, qj.cols = w.cols, qj.quant = w.quant;
+                qj.count = mm.n_tok, qj.n_split = std::min<int32_t>(mm_split, mm.n_tok);
+                run(qj.n_split, rt_quant_task, &qj);
                 done[ai] = true;
             }
         }
@@ -10619,7 +10672,9 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
         // ---- feed-forward
         for (int32_t t = 0; t < n; ++t) rt_rmsnorm(x + t * E, L.ffn_norm, E, hp.rms_eps, xn + t * E);   // h = RMSNorm(x) * ffn_norm
         matmul(xn, false, {&L.w_gate, L.b_gate, gate}, {&L.w_up, L.b_up, up}, none);                    // g, u = h Wgate^T, h Wup^T
-        for (int64_t i = 0; i < (int64_t)n * F; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];  // silu(g) * u
+        rt_rows_job sj;                                                                                    // g = silu(g) * u
+        sj.g = gate, sj.u = up, sj.count = (int64_t)n * F, sj.n_split = std::min<int64_t>(mm_split, (sj.count + 63) / 64);
+        run(sj.n_split, rt_silu_task, &sj);
         matmul(gate, true, {&L.w_down, L.b_down, x}, none, none);                                       // x = x + (...) Wdown^T
     }
     if (!out) return status{};
