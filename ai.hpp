@@ -122,6 +122,10 @@ struct kernel_set {
     quantize_act_fn (*quantize_act)(uint32_t act_type);
     mm_fn (*mm)(uint32_t w_type);  // nullptr: no tile kernel; use vec_dot per (row, token)
     dequantize_fn (*to_float)(uint32_t type);  // same values as ai::ref::to_float, bit for bit
+    // Rows of the type x float inputs, each row dequantized piece by piece as it is read: the same
+    // bits as to_float followed by mm(F32), without the row buffer (decode of the float path).
+    // nullptr (or a set returning nullptr): not available.
+    mm_fn (*mm_dequant)(uint32_t type);
     // true: mm blocks its work for the caches itself (amx), so callers pass every token of a batch
     // in one call; false: callers keep a call's activations within L2 (a few hundred KiB)
     bool mm_whole_batch;
@@ -5243,6 +5247,45 @@ inline dequantize_fn simd_to_float(tensor_type t) {
 #endif
     return ref::to_float(t);
 }
+#if AI_DEQ_X86 == 512 && defined(AI_HAVE_TILE_FLOAT)
+// mm_dequant with AVX-512: 256 elements at a time into an L1 buffer, then the F32 tile kernel's
+// per-element steps (x512_tile_float: 16 lanes, one FMA per 16 elements in order, masked tail, the
+// same final reduction), so each output has the bits of to_float + mm(F32).
+template <int Type> void x512_mm_dequant(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    const type_traits* info = type_info((tensor_type)Type);
+    const dequantize_fn deq = simd_to_float((tensor_type)Type);
+    const int64_t piece = 256, piece_bytes = piece / info->block_elems * info->block_bytes;  // 256: a multiple of every block
+    alignas(64) float buf[256];
+    for (int64_t r = 0; r < nr; ++r) {
+        const unsigned char* row = static_cast<const unsigned char*>(w) + (size_t)r * ws;
+        for (int64_t t = 0; t < nt; ++t) {
+            const unsigned char* x = static_cast<const unsigned char*>(a) + (size_t)t * as;
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t b = 0; b < n; b += piece) {
+                const int64_t m = std::min(piece, n - b);
+                deq(row + (size_t)(b / piece * piece_bytes), buf, m);
+                for (int64_t i = 0; i < m; i += 16) {
+                    const __mmask16 mask = m - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - i)) - 1u);
+                    const __m512 wv = x512_wload<false>(reinterpret_cast<const unsigned char*>(buf), i, mask);
+                    acc = _mm512_fmadd_ps(wv, x512_aload(x + 4 * (b + i), mask), acc);
+                }
+            }
+            y[t * ys + r] = _mm512_reduce_add_ps(acc);
+        }
+    }
+}
+inline mm_fn simd_mm_dequant(uint32_t t) {
+    switch ((tensor_type)t) {
+#define AI_MM_DEQ(T) case tensor_type::T: return x512_mm_dequant<(int)tensor_type::T>;
+        AI_MM_DEQ(q4_0) AI_MM_DEQ(q4_1) AI_MM_DEQ(q5_0) AI_MM_DEQ(q5_1) AI_MM_DEQ(q8_0) AI_MM_DEQ(iq4_nl)
+        AI_MM_DEQ(q2_k) AI_MM_DEQ(q3_k) AI_MM_DEQ(q4_k) AI_MM_DEQ(q5_k) AI_MM_DEQ(q6_k) AI_MM_DEQ(bf16)
+#undef AI_MM_DEQ
+        default: return nullptr;
+    }
+}
+#else
+inline mm_fn simd_mm_dequant(uint32_t) { return nullptr; }
+#endif
 }  // namespace detail
 #undef AI_DEQ_X86
 
@@ -5261,6 +5304,7 @@ AI_KERNEL_SET_LOOKUPS(ref)
 AI_KERNEL_SET_LOOKUPS(simd)
 #undef AI_KERNEL_SET_LOOKUPS
 inline mm_fn ref_mm_by_id(uint32_t) { return nullptr; }  // the reference is vec_dot per (row, token)
+inline mm_fn no_mm_by_id(uint32_t) { return nullptr; }
 inline mm_fn simd_mm_by_id(uint32_t w) { return simd_mm((tensor_type)w); }
 inline dequantize_fn ref_to_float_by_id(uint32_t t) { return ref::to_float((tensor_type)t); }
 inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((tensor_type)t); }
@@ -5268,7 +5312,7 @@ inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((ten
 
 const kernel_set* ref::kernels() {
     static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
-                                 detail::ref_to_float_by_id, false};
+                                 detail::ref_to_float_by_id, detail::no_mm_by_id, false};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -5280,7 +5324,7 @@ const kernel_set* simd::kernels() {
     static const char* const name = simd::arch_name();
 #endif
     static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id,
-                                 detail::simd_to_float_by_id, false};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false};
     return &k;
 }
 #if AI_X86_INT8 && defined(AI_X86_AMX)
@@ -5305,7 +5349,7 @@ inline mm_fn amx_mm_by_id(uint32_t w) {
 }  // namespace detail
 const kernel_set* simd::kernels_amx() {
     static const kernel_set k = {"amx", simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::amx_mm_by_id,
-                                 detail::simd_to_float_by_id, true};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true};
     return &k;
 }
 #else
@@ -9548,6 +9592,7 @@ struct rt_weight {
     tensor_type act = tensor_type::f32;
     quantize_act_fn quant = nullptr;
     mm_fn mm = nullptr;  // tile kernel for the same pair (many rows x many tokens), if the set has one
+    mm_fn mm_dequant = nullptr;  // float inputs, rows dequantized as read (kernel_set::mm_dequant)
 };
 
 // Picks the kernels of a weight from the model's kernel set.
@@ -9562,6 +9607,7 @@ inline void rt_set_kernels(const kernel_set& K, rt_weight* w) {
     w->quant = w->dot ? K.quantize_act(act) : nullptr;
     w->mm = w->dot ? K.mm((uint32_t)w->type) : nullptr;
     w->to_float = K.to_float((uint32_t)w->type);
+    w->mm_dequant = K.mm_dequant && !w->direct_f32 ? K.mm_dequant((uint32_t)w->type) : nullptr;
 }
 
 // Index of an activation format's scratch in the context (q8_0, q8_1, q8_k), or -1 for f32.
@@ -10437,6 +10483,15 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
                         y[r] = j.accumulate ? y[r] + s : s;
                     }
                 }
+            }
+            continue;
+        }
+        if (j.n_tok == 1 && w.mm_dequant) {  // one token: rows dequantized piece by piece as read (same bits)
+            float* tile = j.tilebuf + (int64_t)slot * rt_mm_chunk_rows * j.n_tok;
+            for (int64_t r0 = lo; r0 < hi; r0 += rt_mm_chunk_rows) {
+                const int64_t nr = std::min(rt_mm_chunk_rows, hi - r0);
+                w.mm_dequant(w.data + (size_t)r0 * w.row_bytes, w.row_bytes, nr, j.x, (size_t)w.cols * sizeof(float), 1, w.cols, tile, nr);
+                rt_mm_store(part, tile, 0, 1, r0, nr, j.accumulate);
             }
             continue;
         }

@@ -366,6 +366,53 @@ TEST_CASE("tile kernels (kernel_set::mm): vs ref vec_dot, and bit-identical howe
     MESSAGE("tile kernels tested: " << tested);
 }
 
+TEST_CASE("kernel_set::mm_dequant: the bits of to_float followed by mm(F32), every type and length") {
+    std::mt19937 rng(29);
+    int tested = 0;
+    for (const ai::kernel_set* K : runnable_sets()) {
+        INFO("kernel set " << std::string(K->name));
+        const ai::mm_fn mm_f32 = K->mm((uint32_t)tensor_type::f32);
+        for (tensor_type t : {tensor_type::q4_0, tensor_type::q4_1, tensor_type::q5_0, tensor_type::q5_1, tensor_type::q8_0, tensor_type::iq4_nl,
+                              tensor_type::q2_k, tensor_type::q3_k, tensor_type::q4_k, tensor_type::q5_k, tensor_type::q6_k, tensor_type::bf16}) {
+            const ai::mm_fn f = K->mm_dequant ? K->mm_dequant((uint32_t)t) : nullptr;
+            if (!f) continue;
+            REQUIRE(bool(mm_f32));
+            ++tested;
+            INFO("type " << std::string(ai::type_name(t)));
+            const int be = ai::type_info(t)->block_elems;
+            for (int64_t n : {(int64_t)std::max(be, 32), (int64_t)(7 * 256 + (be == 1 ? 5 : 0)), (int64_t)1536}) {
+                if (n % be) continue;
+                CAPTURE(n);
+                const int64_t nr = 3, nt = 2;
+                size_t wrow = 0;
+                REQUIRE(ai::type_row_bytes(t, n, &wrow));
+                std::vector<uint8_t> w;
+                for (int64_t r = 0; r < nr; ++r) {
+                    const std::vector<uint8_t> row = quantize(t, random_floats(rng, n));
+                    w.insert(w.end(), row.begin(), row.end());
+                }
+                std::vector<float> x;
+                for (int64_t k = 0; k < nt; ++k) {
+                    const std::vector<float> v = random_floats(rng, n);
+                    x.insert(x.end(), v.begin(), v.end());
+                }
+                std::vector<float> rows((size_t)(nr * n)), y1((size_t)(nr * nt)), y2((size_t)(nr * nt));
+                for (int64_t r = 0; r < nr; ++r) K->to_float((uint32_t)t)(w.data() + r * wrow, rows.data() + r * n, n);
+                mm_f32(rows.data(), (size_t)n * 4, nr, x.data(), (size_t)n * 4, nt, n, y1.data(), nr);
+                f(w.data(), wrow, nr, x.data(), (size_t)n * 4, nt, n, y2.data(), nr);
+                CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
+                // one token at a time (how the runtime calls it) gives the same bits
+                for (int64_t k = 0; k < nt; ++k) {
+                    std::vector<float> one((size_t)nr);
+                    f(w.data(), wrow, nr, x.data() + k * n, (size_t)n * 4, 1, n, one.data(), nr);
+                    CHECK(std::memcmp(one.data(), y2.data() + k * nr, (size_t)nr * 4) == 0);
+                }
+            }
+        }
+    }
+    MESSAGE("mm_dequant kernels tested: " << tested);
+}
+
 TEST_CASE("dequantization (kernel_set::to_float): every kernel set == ref bit for bit") {
     std::mt19937 rng(23);
     for (const ai::kernel_set* K : runnable_sets()) {
