@@ -50,10 +50,12 @@
                          x86-64 with GCC/Clang). Without it the kernels are what the implementation
                          file's own flags allow: baseline x86-64 means SSE2; -march=native the best.
      AI_DISPATCH_TARGET  compile this file (ai.cpp) as a dispatch unit: only the kernels, in an
-                         inline namespace of that name, exported as ai_kernels_<target>(). Targets:
+                         inline namespace of that name, exported as ai_kernels_<target>() (and
+                         ai_kernels_<target>_amx(): the AMX set, nullptr unless built). Targets:
                            avx2    with -mavx2 -mfma -mf16c
                            avx512  with those and -mavx512f -mavx512bw -mavx512vl -mavx512dq
-                                   -mavx512vnni
+                                   -mavx512vnni (on Linux with GCC >= 11 / Clang >= 12 this unit
+                                   also holds the "amx" set: AMX code through target attributes)
                          Build it at -O1 or more (at -O0 compilers keep out-of-line copies of
                          std::max and the like, which the linker may then share with baseline code).
 
@@ -71,7 +73,9 @@
      - Every SIMD kernel in ai::simd has a scalar twin with the same signature in ai::ref (the
        tile kernels ai::simd::mm_*: ai::ref's vec_dot per row and token).
      - Kernel sets: ai::kernel_set_at / kernel_set_best list the instruction sets built in;
-       model_options::kernels picks one by name; `ai info --cpu` shows them.
+       model_options::kernels picks one by name; `ai info --cpu` shows them. The "amx" set runs
+       batches of 16 tokens or more on AMX tiles; a token alone (decode) takes the AVX-512 code,
+       so its logits can differ in the last bits from the same token inside such a batch.
 
    LICENSE
      MIT. Copyright (c) 2026 the ai.hpp authors. See the end of this file.
@@ -10425,14 +10429,14 @@ constexpr int64_t rt_mm_chunk_rows = 48;
 // product accumulates into the residual stream.
 inline void rt_mm_store(const rt_mm_part& part, const float* tile, int64_t t0, int64_t tn, int64_t r0, int64_t nr, bool accumulate) {
     const int64_t rows = part.w->rows;
-    for (int64_t t = 0; t < tn; ++t) {
+    const float* bias = part.bias ? part.bias + r0 : nullptr;
+    for (int64_t t = 0; t < tn; ++t) {  // one plain loop per case, so compilers vectorize each
         float* y = part.y + (t0 + t) * rows + r0;
         const float* d = tile + t * nr;
-        for (int64_t r = 0; r < nr; ++r) {
-            float s = d[r];
-            if (part.bias) s += part.bias[r0 + r];
-            y[r] = accumulate ? y[r] + s : s;
-        }
+        if (bias && accumulate) for (int64_t r = 0; r < nr; ++r) y[r] += d[r] + bias[r];
+        else if (bias) for (int64_t r = 0; r < nr; ++r) y[r] = d[r] + bias[r];
+        else if (accumulate) for (int64_t r = 0; r < nr; ++r) y[r] += d[r];
+        else std::memcpy(y, d, (size_t)nr * sizeof(float));
     }
 }
 
