@@ -853,14 +853,16 @@ AI_TARGET_NS_END
 #elif defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
 #include <sys/mman.h>
-#if defined(__linux__)
-#include <sys/syscall.h>  // SYS_arch_prctl: the AMX tile state
-#endif
 #include <sys/stat.h>
 #include <unistd.h>
 #define AI_MMAP_POSIX 1
 #endif
 #endif
+#endif
+
+#if defined(__linux__) && defined(__x86_64__)  // asking for the AMX tile state (even without files)
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 #if defined(AI_MALLOC) || defined(AI_FREE)
@@ -4560,6 +4562,11 @@ void simd::mm_f32_f32(const void* w, size_t ws, int64_t nr, const void* a, size_
 // term is within ~2^-16 of w*x (llama.cpp rounds x to f16: 2^-11). Sums run in the C tiles across
 // all of n, in the same order for every output however rows and tokens are split (the partial sums
 // wait in y between chunks of n, exactly); fewer than amx_min_tokens tokens take the AVX-512 kernel.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push  // GCC 12 flags the undefined upper halves inside the conversion intrinsics
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace detail {
 #define AI_AMX_BF16_FN __attribute__((target("amx-tile,amx-bf16,avx512bf16")))
 // 32 floats (two registers) as bf16 heads and tails, 16 pairs each (pair j: elements 2j, 2j + 1).
@@ -4665,6 +4672,9 @@ AI_AMX_BF16_FN inline void amx_mm_f16(const void* wv, size_t ws, int64_t nr, con
 }
 #undef AI_AMX_BF16_FN
 }  // namespace detail
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 #undef AI_TILE_FLOAT
 #undef AI_TILE_UNROLL
@@ -5252,6 +5262,11 @@ inline dequantize_fn simd_to_float(tensor_type t) {
     return ref::to_float(t);
 }
 #if AI_DEQ_X86 == 512 && defined(AI_HAVE_TILE_FLOAT)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push  // GCC 12 flags the undefined upper half inside _mm512_reduce_add_ps
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // mm_dequant with AVX-512: 256 elements at a time into an L1 buffer, then the F32 tile kernel's
 // per-element steps (x512_tile_float: 16 lanes, one FMA per 16 elements in order, masked tail, the
 // same final reduction), so each output has the bits of to_float + mm(F32).
@@ -5278,6 +5293,9 @@ template <int Type> void x512_mm_dequant(const void* w, size_t ws, int64_t nr, c
         }
     }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 inline mm_fn simd_mm_dequant(uint32_t t) {
     switch ((tensor_type)t) {
 #define AI_MM_DEQ(T) case tensor_type::T: return x512_mm_dequant<(int)tensor_type::T>;
