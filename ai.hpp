@@ -3504,7 +3504,7 @@ inline void amx_transpose16(__m512i r[16]) {
         r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
         r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
     }
-    // r[4q + j] now holds, in 128-bit lane L, row 4L'.. of column group: element (row 4q..4q+3, col 4L + j)
+    // r[4q + j], 128-bit lane L: rows 4q..4q+3 of column 4L + j; two lane shuffles gather the columns
     for (int i = 0; i < 4; ++i) {
         t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
         t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xDD);
@@ -3527,7 +3527,6 @@ template <class F> struct amx_qk32 {
     static constexpr int sub = 32, chunk = 8;  // elements per tile product, blocks per chunk
     static constexpr size_t block_bytes = F::size;  // weight bytes per block of `sub` elements
     static constexpr bool has_min = F::has_min;
-    static constexpr size_t act_size = F::act_size;
     static consts make_consts() { return K::make_consts(); }
     static size_t a_off(int64_t b) { return (size_t)b * F::act_size + (F::act_size == 36 ? 4 : 2); }
     static void vnni(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
@@ -3599,7 +3598,6 @@ template <bool Fifth> struct amx_qk {
     static constexpr int sub = 32, chunk = 8;  // a chunk is one super-block
     static constexpr size_t block_bytes = sizeof(B) / 8;
     static constexpr bool has_min = true;
-    static constexpr size_t act_size = sizeof(block_q8_k);
     static consts make_consts() { return {}; }
     static size_t a_off(int64_t b) { return (size_t)(b / 8) * sizeof(block_q8_k) + offsetof(block_q8_k, qs) + (size_t)(b % 8) * 32; }
     static void vnni(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
@@ -3671,7 +3669,6 @@ struct amx_q6k {
     static constexpr int sub = 16, chunk = 16;  // a chunk is one super-block
     static constexpr size_t block_bytes = sizeof(block_q6_k) / 16;  // 210 / 16: prefetch spans only
     static constexpr bool has_min = false;
-    static constexpr size_t act_size = sizeof(block_q8_k);
     static consts make_consts() { return {}; }
     static size_t a_off(int64_t b) { return (size_t)(b / 16) * sizeof(block_q8_k) + offsetof(block_q8_k, qs) + (size_t)(b % 16) * 16; }
     static void vnni(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
@@ -5325,8 +5322,8 @@ namespace detail {
 AI_KERNEL_SET_LOOKUPS(ref)
 AI_KERNEL_SET_LOOKUPS(simd)
 #undef AI_KERNEL_SET_LOOKUPS
-inline mm_fn ref_mm_by_id(uint32_t) { return nullptr; }  // the reference is vec_dot per (row, token)
-inline mm_fn no_mm_by_id(uint32_t) { return nullptr; }
+// The reference has no tile kernels (its products are vec_dot per row and token) and no mm_dequant.
+inline mm_fn ref_mm_by_id(uint32_t) { return nullptr; }
 inline mm_fn simd_mm_by_id(uint32_t w) { return simd_mm((tensor_type)w); }
 inline dequantize_fn ref_to_float_by_id(uint32_t t) { return ref::to_float((tensor_type)t); }
 inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((tensor_type)t); }
@@ -5334,7 +5331,7 @@ inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((ten
 
 const kernel_set* ref::kernels() {
     static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
-                                 detail::ref_to_float_by_id, detail::no_mm_by_id, false};
+                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -10325,6 +10322,11 @@ inline void rt_rmsnorm(const float* x, const float* w, int64_t n, float eps, flo
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push  // GCC 12 flags undefined upper halves inside the AVX-512 intrinsics of xsimd::exp
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // g = silu(g) * u = g / (1 + e^-g) * u over [0, n), in xsimd batches (the tail through a padded
 // batch), so every element gets the same arithmetic wherever a task's range begins.
 inline void rt_silu_mul(float* g, const float* u, int64_t n) {
@@ -10350,28 +10352,35 @@ inline void rt_silu_mul(float* g, const float* u, int64_t n) {
     for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 #endif
 }
-// Element-wise work split among tasks in ranges of 64 (silu * u), or token rows (quantizing the
-// input of a matrix product into its activation format).
-struct rt_rows_job {
-    float* g = nullptr;
-    const float* u = nullptr;
-    int64_t count = 0;                 // silu: elements
-    const float* in = nullptr;         // quantize: [n_tok, cols] -> out, out_stride bytes per row
-    uint8_t* out = nullptr;
-    size_t out_stride = 0;
-    int64_t cols = 0;
-    quantize_act_fn quant = nullptr;
-    int32_t n_split = 1;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+// g = silu(g) * u over `count` elements, split among n_split tasks in ranges of 64.
+struct rt_silu_job {
+    float* g;
+    const float* u;
+    int64_t count;
+    int32_t n_split;
 };
 inline void rt_silu_task(void* arg, int32_t task, int32_t) {
-    const rt_rows_job& j = *static_cast<const rt_rows_job*>(arg);
+    const rt_silu_job& j = *static_cast<const rt_silu_job*>(arg);
     const int64_t units = (j.count + 63) / 64;
     const int64_t i0 = units * task / j.n_split * 64, i1 = std::min(j.count, units * (task + 1) / j.n_split * 64);
     if (i1 > i0) rt_silu_mul(j.g + i0, j.u + i0, i1 - i0);
 }
+// The input of a matrix product ([n_tok, cols] floats) into its activation format, token rows
+// split among n_split tasks.
+struct rt_quant_job {
+    const float* in;
+    uint8_t* out;
+    size_t out_stride;
+    int64_t cols, n_tok;
+    quantize_act_fn quant;
+    int32_t n_split;
+};
 inline void rt_quant_task(void* arg, int32_t task, int32_t) {
-    const rt_rows_job& j = *static_cast<const rt_rows_job*>(arg);
-    const int64_t t0 = j.count * task / j.n_split, t1 = j.count * (task + 1) / j.n_split;
+    const rt_quant_job& j = *static_cast<const rt_quant_job*>(arg);
+    const int64_t t0 = j.n_tok * task / j.n_split, t1 = j.n_tok * (task + 1) / j.n_split;
     for (int64_t t = t0; t < t1; ++t) j.quant(j.in + t * j.cols, j.out + (size_t)t * j.out_stride, j.cols);
 }
 
@@ -10691,9 +10700,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
             type_row_bytes(w.act, w.cols, &part.a_stride);
             part.a = actq[ai];
             if (!done[ai]) {  // token rows split among the tasks
-                rt_rows_job qj;
-                qj.in = in, qj.out = actq[ai], qj.out_stride = part.a_stride, qj.cols = w.cols, qj.quant = w.quant;
-                qj.count = mm.n_tok, qj.n_split = std::min<int32_t>(mm_split, mm.n_tok);
+                rt_quant_job qj{in, actq[ai], part.a_stride, w.cols, mm.n_tok, w.quant, std::min<int32_t>(mm_split, mm.n_tok)};
                 run(qj.n_split, rt_quant_task, &qj);
                 done[ai] = true;
             }
@@ -10749,8 +10756,8 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
         // ---- feed-forward
         for (int32_t t = 0; t < n; ++t) rt_rmsnorm(x + t * E, L.ffn_norm, E, hp.rms_eps, xn + t * E);   // h = RMSNorm(x) * ffn_norm
         matmul(xn, false, {&L.w_gate, L.b_gate, gate}, {&L.w_up, L.b_up, up}, none);                    // g, u = h Wgate^T, h Wup^T
-        rt_rows_job sj;                                                                                    // g = silu(g) * u
-        sj.g = gate, sj.u = up, sj.count = (int64_t)n * F, sj.n_split = std::min<int64_t>(mm_split, (sj.count + 63) / 64);
+        const int64_t n_ff_all = (int64_t)n * F;                                                          // g = silu(g) * u
+        rt_silu_job sj{gate, up, n_ff_all, (int32_t)std::min<int64_t>(mm_split, (n_ff_all + 63) / 64)};
         run(sj.n_split, rt_silu_task, &sj);
         matmul(gate, true, {&L.w_down, L.b_down, x}, none, none);                                       // x = x + (...) Wdown^T
     }
