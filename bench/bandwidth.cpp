@@ -2,11 +2,12 @@
 // (every weight is read once per token). Built and run by bench/compare.py:
 //
 //   g++ -O2 -march=native -std=c++17 -pthread bench/bandwidth.cpp -o bandwidth
-//   bandwidth [--mb 2048] [--threads 1,2] [--passes 7]
+//   bandwidth [--mb 2048] [--threads 1,2] [--passes 7] [--huge]
 //
 // Streams a sum over a buffer much larger than the last-level cache, split in equal contiguous
 // slices, one per thread (as a matrix-vector product splits its rows). Prints one JSON object:
-//   {"buffer_mb":M,"passes":P,"results":[{"threads":T,"gb_s":median,"min":..,"max":..}]}
+//   {"buffer_mb":M,"passes":P,"huge":B,"results":[{"threads":T,"gb_s":median,"min":..,"max":..}]}
+// --huge asks for 2 MiB pages (madvise; a hint): the pages `ai --no-mmap` reads weights from.
 // GB is 1e9 bytes. The first pass is a warm-up (page faults, frequency ramp) and is not counted.
 #include <algorithm>
 #include <atomic>
@@ -18,6 +19,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace {
 
@@ -59,24 +63,29 @@ int main(int argc, char** argv) {
     size_t mb = 2048;
     int passes = 7;
     std::vector<int> threads = {1, 2};
+    bool huge = false;  // --huge: ask Linux for 2 MiB pages (what `ai --no-mmap` reads its weights from)
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
+        if (a == "--huge") { huge = true; continue; }
         const char* v = i + 1 < argc ? argv[++i] : nullptr;
-        if (!v) { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N]\n"); return 2; }
+        if (!v) { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N] [--huge]\n"); return 2; }
         if (a == "--mb") mb = (size_t)std::strtoull(v, nullptr, 10);
         else if (a == "--passes") passes = std::atoi(v);
         else if (a == "--threads") threads = parse_list(v);
-        else { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N]\n"); return 2; }
+        else { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N] [--huge]\n"); return 2; }
     }
     if (mb < 1 || passes < 1 || threads.empty()) { std::fprintf(stderr, "error: bad arguments (bandwidth)\n"); return 2; }
 
     const size_t bytes = mb << 20;
     const size_t n = bytes / sizeof(v4u64);
-    v4u64* buf = (v4u64*)std::aligned_alloc(64, n * sizeof(v4u64));
+    v4u64* buf = (v4u64*)std::aligned_alloc((size_t)2 << 20, n * sizeof(v4u64));  // mb MiB: a multiple of 2 MiB
     if (!buf) { std::fprintf(stderr, "error: cannot allocate %zu MB (bandwidth)\n", mb); return 1; }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (huge) madvise(buf, n * sizeof(v4u64), MADV_HUGEPAGE);
+#endif
     std::memset(buf, 1, n * sizeof(v4u64));  // touch every page: no page faults in the timed passes
 
-    std::printf("{\"buffer_mb\":%zu,\"passes\":%d,\"results\":[", mb, passes);
+    std::printf("{\"buffer_mb\":%zu,\"passes\":%d,\"huge\":%s,\"results\":[", mb, passes, huge ? "true" : "false");
     uint64_t sink = 0;
     for (size_t ti = 0; ti < threads.size(); ++ti) {
         const int T = threads[ti];

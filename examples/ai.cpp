@@ -14,7 +14,9 @@
 //   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
 //   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]   prefill/decode speed
 //   run, logits and bench also take --kernels NAME (a kernel set of `ai info --cpu`; default: best)
-//   and --matmul q8-layers|f32|q8 (ai::matmul_input; default q8-layers)
+//   and --matmul q8-layers|f32|q8 (ai::matmul_input; default q8-layers), and --no-mmap (read the
+//   file into memory, on Linux in 2 MiB pages: slower to load, faster to decode where the kernel
+//   gives transparent huge pages on request)
 //
 // Errors: exit 1 and one line on stderr, `error: <what> (<where>)`. Usage errors exit 2.
 #define AI_IMPLEMENTATION
@@ -55,7 +57,8 @@ int usage() {
                  "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n"
                  "  run, logits and bench take --kernels NAME: a kernel set of `ai info --cpu` (default: the best)\n"
                  "  and --matmul q8-layers|f32|q8: input of quantized matrix products (default q8-layers:\n"
-                 "  8-bit in the layers, float into the output matrix; f32: float everywhere; q8: 8-bit everywhere)\n");
+                 "  8-bit in the layers, float into the output matrix; f32: float everywhere; q8: 8-bit everywhere)\n"
+                 "  and --no-mmap: read the model into memory (2 MiB pages where Linux allows) instead of mapping it\n");
     return 2;
 }
 
@@ -493,6 +496,7 @@ int cmd_run(int argc, char** argv) {
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
         bool ok = true;
         if (a == "--ignore-eos") ignore_eos = true;
+        else if (a == "--no-mmap") mo.no_mmap = true;
         else if (a == "--json") json = true;
         else if (!v && a.size() && a[0] == '-') return usage();
         else if (a == "-p") { prompt = v; ++i; }
@@ -600,7 +604,8 @@ int cmd_logits(int argc, char** argv) {
     ai::matmul_input matmul = ai::matmul_input::q8_layers;
     for (int i = 0; i < argc; ++i) {
         const std::string_view a = argv[i];
-        if (a == "--kernels" && i + 1 < argc) mo.kernels = argv[++i];
+        if (a == "--no-mmap") mo.no_mmap = true;
+        else if (a == "--kernels" && i + 1 < argc) mo.kernels = argv[++i];
         else if (a == "--matmul" && i + 1 < argc) { if (!parse_matmul(argv[++i], &matmul)) return usage(); }
         else if (a == "--ids" && i + 1 < argc) ids_file = argv[++i];
         else if (a == "--out" && i + 1 < argc) out = argv[++i];
@@ -685,6 +690,7 @@ int cmd_bench(int argc, char** argv) {
         bool ok = true;
         if (a == "--json") json = true;
         else if (a == "--no-warmup") warmup = false;
+        else if (a == "--no-mmap") mo.no_mmap = true;
         else if (!v && a.size() && a[0] == '-') return usage();
         else if (a == "-p") { ok = parse_list(v, &pps); ++i; }
         else if (a == "-t") { ok = parse_list(v, &threads); ++i; }

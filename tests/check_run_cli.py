@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The `ai run`, `ai logits` and `ai bench` contract, on the real stories260K model, against llama.cpp:
 - `ai logits` (all ids in one batch) vs the oracle's teacher-forced logits: mean KL <= 1e-4,
-  top-1 >= 97%; `-t 2` gives bit-identical bytes;
+  top-1 >= 97%; `-t 2` and `--no-mmap` give bit-identical bytes;
 - `ai run --ids` (BOS only) greedy for 256 tokens with --ignore-eos reproduces the golden ids of
   ../shared/golden/stories260K_greedy.json; --json has the contract's keys;
 - sampling: the same seed gives the same ids with 1 and 2 threads, another seed other ids;
@@ -49,6 +49,9 @@ with tempfile.TemporaryDirectory() as tmp:
         check(ok_shape and kl <= 1e-4 and top1 >= 0.97, f"ai logits vs llama.cpp on stories260K, 64 positions: KL {kl:.2e}, top-1 {top1:.3f}")
         check(r2.returncode == 0 and (tmp / "ours.f32").read_bytes() == (tmp / "ours2.f32").read_bytes(),
               "ai logits -t 1 and -t 2 give bit-identical logits")
+        r4 = run([CLI, "logits", MODEL, "--ids", str(tmp / "ids"), "--out", str(tmp / "ours3.f32"), "--no-mmap"])
+        check(r4.returncode == 0 and (tmp / "ours.f32").read_bytes() == (tmp / "ours3.f32").read_bytes(),
+              "ai logits --no-mmap (the file read into memory) gives the mapped file's logits bit for bit")
 
     (tmp / "bos").write_text("1")
     r = run([CLI, "run", MODEL, "--ids", str(tmp / "bos"), "-n", "256", "--temp", "0", "--ignore-eos", "--json"])
