@@ -3733,13 +3733,16 @@ struct amx_q6k {
     }
 };
 
-// The driver: tokens in passes of `pass`, blocks in chunks of `chunk` (the activation scales of a
-// pass and chunk are converted once), weight rows in strips of 16 packed per chunk, tokens in
-// strips of 16 (a last partial strip through a zero-padded copy). Partial sums wait in y between
-// chunks (stored and reloaded exactly), so the order of operations per output never changes.
+// The driver: tokens in passes of `pass`, weight rows in groups of `group`, blocks in chunks of
+// `chunk` (the activation scales of a pass and chunk are converted once per group), rows in strips
+// of 16 packed per chunk, tokens in strips of 16 (a last partial strip through a zero-padded copy).
+// Partial sums wait in y between chunks (stored and reloaded exactly), so the order of operations
+// per output never changes; a group's partial sums (group x pass floats, 256 KiB) stay in L2
+// across the chunks (with all rows per chunk they went to memory and back: R1-1.5B's 8960-row
+// Q8_0 matrices ran at 245 GOP/s for 512 tokens, 370 for 256).
 template <class P> struct amx_mm {
     static constexpr int S = P::sub, chunk = P::chunk;  // elements per tile product, blocks per chunk
-    static constexpr int64_t pass = 256;                // tokens per pass
+    static constexpr int64_t pass = 256, group = 256;   // tokens per pass, rows per group
 
     AI_AMX_FN static void mm(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
         if (nt < amx_min_tokens) return P::vnni(wv, ws, nr, av, as, nt, n, y, ys);
@@ -3759,8 +3762,9 @@ template <class P> struct amx_mm {
         alignas(64) int8_t apad[chunk * 16 * S];                                // a last partial strip's quants
         alignas(64) int32_t cb[4][256];
         const int64_t nb = n / S;
-        for (int64_t p0 = 0; p0 < nt; p0 += pass) {
-            const int64_t pn = std::min(pass, nt - p0);
+        for (int64_t p0 = 0; p0 < nt; p0 += pass)
+        for (int64_t g0 = 0; g0 < nr; g0 += group) {
+            const int64_t pn = std::min(pass, nt - p0), g1 = std::min(nr, g0 + group);
             for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
                 const int nbc = (int)std::min<int64_t>(chunk, nb - b0);
                 for (int64_t t = 0; t < pn; ++t) P::act_scales(a + (size_t)(p0 + t) * as, b0, nbc, ad + t * chunk, am + (P::has_min ? t * chunk : 0));
@@ -3770,13 +3774,13 @@ template <class P> struct amx_mm {
                     for (int64_t t = full; t < pn; ++t)
                         for (int b = 0; b < nbc; ++b) std::memcpy(apad + (b * 16 + (t - full)) * S, a + (size_t)(p0 + t) * as + P::a_off(b0 + b), S);
                 }
-                for (int64_t r0 = 0; r0 < nr; r0 += 16) {
-                    const int rn = (int)std::min<int64_t>(16, nr - r0);
-                    // the next strip's weights (or the first strip's of the next chunk) on their way
-                    // while this one is multiplied: strips are 16 rows apart in memory
-                    const int64_t pr = r0 + 16 < nr ? r0 + 16 : 0, pb = r0 + 16 < nr ? b0 : b0 + chunk;
+                for (int64_t r0 = g0; r0 < g1; r0 += 16) {
+                    const int rn = (int)std::min<int64_t>(16, g1 - r0);
+                    // the next strip's weights (or the group's first strip's of the next chunk) on
+                    // their way while this one is multiplied: strips are 16 rows apart in memory
+                    const int64_t pr = r0 + 16 < g1 ? r0 + 16 : g0, pb = r0 + 16 < g1 ? b0 : b0 + chunk;
                     if (pb < nb)
-                        for (int64_t r = pr; r < std::min(nr, pr + 16); ++r)
+                        for (int64_t r = pr; r < std::min(g1, pr + 16); ++r)
                             for (size_t o = 0; o < (size_t)chunk * P::block_bytes; o += 64)
                                 _mm_prefetch(reinterpret_cast<const char*>(w + (size_t)r * ws + (size_t)pb * P::block_bytes + o), _MM_HINT_T0);
                     P::pack_strip(w + (size_t)r0 * ws, ws, rn, b0, nbc, nb, bt, wd, wm, c);
