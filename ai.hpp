@@ -5313,6 +5313,38 @@ template <int Type> void x512_mm_dequant(const void* w, size_t ws, int64_t nr, c
         }
     }
 }
+// Q8_0 (the tied output matrix of Qwen2.5-0.5B's Q4_0/Q8_0 files: 42% of the bytes decode reads):
+// d * q is exact in float, so the weights go from the block straight into the same FMAs, without
+// the row buffer, and R rows at a time keep R FMA chains in flight (one chain per row was
+// latency-bound near the memory speed). Same bits as the generic loop above.
+template <int R>
+inline void x512_mm_q8_0_rows(const unsigned char* w, size_t ws, const float* x, int64_t nb, float* y) {
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const unsigned char* blk = w + (size_t)r * ws + (size_t)b * sizeof(block_q8_0);
+            _mm_prefetch(reinterpret_cast<const char*>(blk + (size_t)R * ws), _MM_HINT_T0);  // the next rows' block
+            const __m512 d = _mm512_set1_ps(deq_f16(blk));
+            const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(deq_load16(blk + 2))), d);
+            const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(deq_load16(blk + 18))), d);
+            acc[r] = _mm512_fmadd_ps(w1, x1, _mm512_fmadd_ps(w0, x0, acc[r]));
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+template <> inline void x512_mm_dequant<(int)tensor_type::q8_0>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
+                                                                int64_t n, float* y, int64_t ys) {
+    const unsigned char* wb = static_cast<const unsigned char*>(w);
+    for (int64_t t = 0; t < nt; ++t) {
+        const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
+        int64_t r = 0;
+        for (; r + 4 <= nr; r += 4) x512_mm_q8_0_rows<4>(wb + (size_t)r * ws, ws, x, n / qk, y + t * ys + r);
+        for (; r < nr; ++r) x512_mm_q8_0_rows<1>(wb + (size_t)r * ws, ws, x, n / qk, y + t * ys + r);
+    }
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
