@@ -6138,8 +6138,8 @@ status gguf_file::open_reader(const reader& r, const gguf_options* opt) {
         if (n > SIZE_MAX) { close(); return detail::fail(result::unsupported, no_offset, "tensor data larger than the address space"); }
         s->owned_data_size = (size_t)n;
         s->owned_data = detail::mem_alloc(s->alloc, s->owned_data_size);
-        detail::advise_huge_pages(s->alloc, s->owned_data, s->owned_data_size);
         if (!s->owned_data) { s->owned_data_size = 0; close(); return detail::fail(result::out_of_memory, no_offset, "out of memory for %llu bytes of tensor data", (unsigned long long)n); }
+        detail::advise_huge_pages(s->alloc, s->owned_data, s->owned_data_size);  // streamed once per token
         if (n && !r.read(r.user, s->data_offset, s->owned_data, (size_t)n)) {
             const status st = detail::fail(result::io_error, s->data_offset, "reader failed reading the tensor data");
             close();
@@ -6171,7 +6171,7 @@ inline status read_whole_file(const char* path, const allocator& a, void** out, 
     else {
         *out_size = (size_t)len;
         *out = mem_alloc(a, *out_size);
-        advise_huge_pages(a, *out, *out_size);  // the weights are streamed once per token
+        advise_huge_pages(a, *out, *out_size);  // (nothing on nullptr) the weights are streamed once per token
         if (!*out) st = fail(result::out_of_memory, no_offset, "out of memory reading '%s' (%llu bytes)", path, (unsigned long long)len);
         else if (*out_size && std::fread(*out, 1, *out_size, f) != *out_size) {
             mem_free(a, *out, *out_size);

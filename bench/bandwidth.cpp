@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
 
     const size_t bytes = mb << 20;
     const size_t n = bytes / sizeof(v4u64);
-    v4u64* buf = (v4u64*)std::aligned_alloc((size_t)2 << 20, n * sizeof(v4u64));  // mb MiB: a multiple of 2 MiB
+    const size_t huge_page = (size_t)2 << 20;  // aligned_alloc wants the size a multiple of the alignment
+    v4u64* buf = (v4u64*)std::aligned_alloc(huge_page, (n * sizeof(v4u64) + huge_page - 1) / huge_page * huge_page);
     if (!buf) { std::fprintf(stderr, "error: cannot allocate %zu MB (bandwidth)\n", mb); return 1; }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (huge) madvise(buf, n * sizeof(v4u64), MADV_HUGEPAGE);

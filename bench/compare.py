@@ -227,12 +227,9 @@ def bytes_per_token(ai, path):
 
 # --- measurements ---------------------------------------------------------------------------------
 
-AI_EXTRA = []  # --no-mmap
-
-
-def ours(ai, path, pp, tg, threads):
+def ours(ai, path, pp, tg, threads, extra):
     out, rss = run([ai, "bench", path, "-p", str(pp), "-n", str(tg), "-t", str(threads), "-r", "1",
-                    "--no-warmup", "--json"] + AI_EXTRA, what="ai bench")
+                    "--no-warmup", "--json"] + extra, what="ai bench")
     j = parse_json(out, "ai bench")
     r = j["results"][0]
     return {"pp": r["pp_tok_s"], "tg": r["tg_tok_s"] if tg else None, "rss": rss, "self_rss": j["peak_rss_mb"],
@@ -252,7 +249,7 @@ def loadavg():
         return None
 
 
-def measure(ai, oracle, env, path, pps, tg, threads, reps):
+def measure(ai, ai_extra, oracle, env, path, pps, tg, threads, reps):
     """reps rounds, ABBA: each round runs every (pp, tg) measurement of both sides once."""
     jobs = [(pp, tg if i == 0 else 0) for i, pp in enumerate(pps)]
     res = {"ours": {f"pp{p}": [] for p in pps}, "llama": {f"pp{p}": [] for p in pps}}
@@ -263,7 +260,7 @@ def measure(ai, oracle, env, path, pps, tg, threads, reps):
         order = ["ours", "llama"] if r % 2 == 0 else ["llama", "ours"]
         for pp, n in jobs:
             for who in order:
-                m = ours(ai, path, pp, n, threads) if who == "ours" else theirs(oracle, env, path, pp, n, threads)
+                m = ours(ai, path, pp, n, threads, ai_extra) if who == "ours" else theirs(oracle, env, path, pp, n, threads)
                 side = res[who]
                 side[f"pp{pp}"].append(m["pp"])
                 if n:
@@ -336,8 +333,7 @@ def main():
     ap.add_argument("--json-out", default=None, help="default: CACHE/compare-DATE.json")
     ap.add_argument("--no-mmap", action="store_true", help="ours reads the file into memory (2 MiB pages where granted)")
     args = ap.parse_args()
-    if args.no_mmap:
-        AI_EXTRA.append("--no-mmap")
+    ai_extra = ["--no-mmap"] if args.no_mmap else []
 
     if args.reps < 5:
         ap.error("--reps must be at least 5")
@@ -383,7 +379,7 @@ def main():
                 log(f"  {typ}, {t} thread(s): read bandwidth {bw['gb_s']:.1f} GB/s ({bw['min']:.1f}–{bw['max']:.1f}); "
                     f"{args.reps} rounds...")
                 load_before = loadavg()
-                m = measure(ai, oracle, env, path, pps, tg, t, args.reps)
+                m = measure(ai, ai_extra, oracle, env, path, pps, tg, t, args.reps)
                 if m["simd"] in ("sse2", "scalar"):
                     log(f"warning: ai's kernels are {m['simd']}: build with AI_DISPATCH (CMake's default on x86-64) or -march=native")
                 roof = bw["gb_s"] * 1e9 / per_tok
@@ -410,7 +406,7 @@ def main():
               "ai": {"binary": ai, "build": bt, "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))},
               "llama": {"binary": oracle, "bins": bins, "package": "node-llama-cpp@3.21.1"},
               "config": {"models": models, "types": types, "threads": threads, "pp": pps, "tg": tg, "reps": args.reps,
-                         "quick": args.quick, "bandwidth_mb": args.bw_mb, "ours_args": AI_EXTRA},
+                         "quick": args.quick, "bandwidth_mb": args.bw_mb, "ours_args": ai_extra},
               "rows": rows, "markdown": table}
     out = args.json_out or os.path.join(args.cache, f"compare-{started:%Y%m%d-%H%M%S}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
