@@ -742,6 +742,11 @@ struct context_options {
     size_t memory_budget = 0;   // bytes; 0: no limit. Creation fails with budget_exceeded if the
                                 // KV cache and scratch would not fit
     int32_t n_threads = 0;      // 0 or 1: run on the calling thread, no synchronisation at all
+    // How long our idle worker threads poll for the next job before they sleep, in microseconds;
+    // 0: 1000 (a decode's jobs come microseconds apart, and waking a sleeping thread costs tens of
+    // microseconds, a fifth of the decode time of a 0.5B model on 2 threads); negative: sleep at
+    // once (least CPU while idle). After a decode returns, workers poll at most this long.
+    int32_t spin_us = 0;
     ai::parallel_for parallel;  // when set, used instead of our threads
     // Polled between layers: returning true stops the current decode with result::cancelled
     // (the context stays valid: the tokens already committed are kept).
@@ -837,6 +842,7 @@ AI_TARGET_NS_END
 #include <new>
 #ifndef AI_NO_THREADS
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -10244,9 +10250,22 @@ namespace detail {
 using rt_task_fn = void (*)(void* arg, int32_t index, int32_t slot);
 
 #ifndef AI_NO_THREADS
+// One step of a polling loop: tells the core (and a hyperthread sibling) that we are waiting.
+inline void rt_cpu_relax() {
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    _mm_pause();
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+    __yield();
+#elif (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif (defined(__GNUC__) || defined(__clang__)) && (defined(__aarch64__) || defined(__arm__))
+    __asm__ __volatile__("yield");
+#endif
+}
+
 // A fixed set of workers. Task i of a job runs on thread i % n_threads (thread 0 is the caller),
-// so a job is one wake-up and one join, with no task queue. Workers spin briefly for the next job,
-// then sleep on the condition variable.
+// so a job is one wake-up and one join, with no task queue. Workers poll for the next job for
+// spin_ns (context_options::spin_us), then sleep on the condition variable.
 struct rt_pool {
     std::thread* threads = nullptr;
     int32_t n_workers = 0;  // besides the calling thread
@@ -10258,15 +10277,18 @@ struct rt_pool {
     rt_task_fn fn = nullptr;
     void* arg = nullptr;
     int32_t n_tasks = 0;
+    int64_t spin_ns = 0;
 
     void worker(int32_t w) {
+        using clock = std::chrono::steady_clock;
         uint32_t seen = 0;
         for (;;) {
-            int spins = 0;
             uint32_t g;
-            while ((g = generation.load(std::memory_order_acquire)) == seen) {
+            const clock::time_point start = clock::now();
+            for (uint32_t polls = 1; (g = generation.load(std::memory_order_acquire)) == seen; ++polls) {
                 if (quit.load(std::memory_order_acquire)) return;
-                if (++spins < 2000) continue;
+                rt_cpu_relax();
+                if (polls % 64 != 0 || std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count() < spin_ns) continue;
                 std::unique_lock<std::mutex> lock(mu);
                 cv.wait(lock, [&] { return generation.load(std::memory_order_acquire) != seen || quit.load(std::memory_order_acquire); });
             }
@@ -10290,8 +10312,12 @@ struct rt_pool {
         cv.notify_all();
         const int32_t stride = n_workers + 1;
         for (int32_t i = 0; i < n; i += stride) f(a, i, 0);
-        for (int spins = 0; pending.load(std::memory_order_acquire) != 0;)
-            if (++spins > 1000) std::this_thread::yield();
+        // The workers started together with us; past a few thousand polls one of them has lost
+        // its core, and yielding gives it back.
+        for (int polls = 0; pending.load(std::memory_order_acquire) != 0;) {
+            rt_cpu_relax();
+            if (++polls > 4000) std::this_thread::yield();
+        }
     }
 
     void stop() {
@@ -10666,20 +10692,6 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
     }
 }
 
-// F16 bits to float for a whole row, without branches (so compilers vectorize it): the half's
-// exponent and mantissa are moved into place and rescaled by 2^-112 (normals, infinities, NaN), or
-// rebuilt as (mantissa + 0.5 * 2^24) - 0.5 scaled (subnormals). Same values as ai::f16_to_f32.
-inline void rt_f16_row(const uint16_t* src, float* dst, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const uint32_t w = (uint32_t)src[i] << 16;
-        const uint32_t sign = w & 0x80000000u;
-        const uint32_t two_w = w + w;
-        const float normal = f32_from_bits((two_w >> 4) + (0xE0u << 23)) * 0x1p-112f;
-        const float denormal = f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
-        dst[i] = f32_from_bits(sign | (two_w < (1u << 27) ? f32_bits(denormal) : f32_bits(normal)));
-    }
-}
-
 // Attention for one KV head and the query heads that share it (grouped-query attention), over the
 // chunk: token t (at position p0 + t) attends to positions 0..p0+t of the cache.
 //   S = Q K^T / sqrt(head_dim)   (the F32 tile kernel: K rows as weights, query rows as tokens)
@@ -10707,13 +10719,14 @@ inline void rt_att_task(void* arg, int32_t kvh, int32_t slot) {
     float* vt = c.att_vt + (int64_t)slot * hd * c.n_ctx;  // [hd, n_keys], stride n_ctx
     float* sc = c.scores + (int64_t)slot * rt_att_block * c.n_ctx;  // [block, n_keys]
     const int64_t layer_off = (int64_t)j.layer * c.n_ctx * c.kv_dim + (int64_t)kvh * hd;
+    const dequantize_fn f16_row = K.to_float((uint32_t)tensor_type::f16);  // vcvtph2ps where the set has it
     for (int32_t p = 0; p < n_keys; ++p) {
         const int64_t off = layer_off + (int64_t)p * c.kv_dim;
         float* vrow = kf + (int64_t)p * hd;  // V's row p lands here first, then K's replaces it
         if (c.kv == kv_type::f16) {
-            rt_f16_row(static_cast<const uint16_t*>(c.v_cache) + off, vrow, hd);
+            f16_row(static_cast<const uint16_t*>(c.v_cache) + off, vrow, hd);
             for (int32_t d = 0; d < hd; ++d) vt[(int64_t)d * c.n_ctx + p] = vrow[d];
-            rt_f16_row(static_cast<const uint16_t*>(c.k_cache) + off, kf + (int64_t)p * hd, hd);
+            f16_row(static_cast<const uint16_t*>(c.k_cache) + off, kf + (int64_t)p * hd, hd);
         } else {
             const float* v = static_cast<const float*>(c.v_cache) + off;
             for (int32_t d = 0; d < hd; ++d) vt[(int64_t)d * c.n_ctx + p] = v[d];
@@ -11065,6 +11078,7 @@ status context::create(const model& mdl, const context_options* opt) {
         }
         rt_pool* pool = new (pm) rt_pool();
         pool->threads = static_cast<std::thread*>(tm);
+        pool->spin_ns = o.spin_us < 0 ? 0 : (o.spin_us == 0 ? 1000 : (int64_t)o.spin_us) * 1000;
         s->threads_bytes = (size_t)(n_threads - 1) * sizeof(std::thread);
         for (int32_t i = 0; i < n_threads - 1; ++i) {
             new (&pool->threads[i]) std::thread(&rt_pool::worker, pool, i + 1);

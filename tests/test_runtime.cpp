@@ -251,6 +251,9 @@ TEST_CASE("runtime: logits are bit-identical across threads, batch sizes and a c
     co.n_threads = 3;
     co.n_batch = 7;  // chunks of 7 tokens: batched prefill is token-for-token the same arithmetic
     CHECK(all_logits(m, ids, co) == one);
+    co.spin_us = -1;  // workers sleep between jobs: every job wakes them through the condition variable
+    CHECK(all_logits(m, ids, co) == one);
+    co.spin_us = 0;
     co.n_threads = 1;
     co.n_batch = 1;
     CHECK(all_logits(m, ids, co) == one);
