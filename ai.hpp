@@ -133,6 +133,9 @@ struct kernel_set {
     // true: mm blocks its work for the caches itself (amx), so callers pass every token of a batch
     // in one call; false: callers keep a call's activations within L2 (a few hundred KiB)
     bool mm_whole_batch;
+    // The steps of the forward pass that need e^x, in the set's vector width (as ai::ref/simd).
+    void (*silu_mul)(float* g, const float* u, int64_t n);
+    void (*softmax)(float* row, int64_t valid, int64_t n, float scale);
 };
 
 AI_TARGET_NS_BEGIN
@@ -282,6 +285,12 @@ AI_API float vec_dot_bf16_f32(const void* w, const void* a, int64_t n);
 AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
 // The activation quantizer for q8_0 / q8_1 / q8_k; nullptr for any other type.
 AI_API quantize_act_fn quantize_act(tensor_type act);
+// The elementwise steps of the forward pass that need e^x. Each element's result depends only on
+// its own inputs (and, for softmax, the row's max and sum), never on where a range begins.
+AI_API void silu_mul(float* g, const float* u, int64_t n);  // g[i] = g[i] / (1 + e^-g[i]) * u[i]
+// Attention weights of one query over n keys: row[i] *= scale, then softmax over [0, valid)
+// (e^(x - max) / sum, the sum in double), and zeros in [valid, n).
+AI_API void softmax(float* row, int64_t valid, int64_t n, float scale);
 AI_API const kernel_set* kernels();  // these kernels as a table, named "scalar"
 }  // namespace ref
 namespace simd {
@@ -308,6 +317,10 @@ AI_API float vec_dot_bf16_f32(const void* w, const void* a, int64_t n);
 AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
 // The activation quantizer for q8_0 / q8_1 / q8_k; nullptr for any other type.
 AI_API quantize_act_fn quantize_act(tensor_type act);
+// As ref::silu_mul / ref::softmax, in xsimd batches (xsimd::exp, ~1 ulp; softmax sums in float
+// lanes): within a few ulp of the reference.
+AI_API void silu_mul(float* g, const float* u, int64_t n);
+AI_API void softmax(float* row, int64_t valid, int64_t n, float scale);
 AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
 AI_API const char* int8_kernels();  // "avx512vnni", "avx2", or "scalar": what vec_dot runs on
 // Tile kernels (see mm_fn), where this instruction set has them; kernels()->mm finds them by type.
@@ -2393,6 +2406,98 @@ const char* simd::arch_name() { return xsimd::default_arch::name(); }
 #else
 float simd::dot_f32(const float* a, const float* b, int64_t n) { return ref::dot_f32(a, b, n); }
 const char* simd::arch_name() { return "scalar"; }
+#endif
+
+// ---- SiLU and softmax (the forward pass's uses of e^x) ------------------------------------------
+void ref::silu_mul(float* g, const float* u, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+void ref::softmax(float* row, int64_t valid, int64_t n, float scale) {
+    float max = -INFINITY;
+    for (int64_t p = 0; p < valid; ++p) {
+        row[p] *= scale;
+        if (row[p] > max) max = row[p];
+    }
+    double sum = 0.0;
+    for (int64_t p = 0; p < valid; ++p) {
+        row[p] = std::exp(row[p] - max);
+        sum += (double)row[p];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t p = 0; p < valid; ++p) row[p] *= inv;
+    for (int64_t p = valid; p < n; ++p) row[p] = 0.0f;
+}
+#if AI_HAVE_XSIMD
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push  // GCC 12 flags undefined upper halves inside the AVX-512 intrinsics of xsimd::exp
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// The tails go through a zero-padded batch, so every element gets the batch arithmetic.
+void simd::silu_mul(float* g, const float* u, int64_t n) {
+    using detail::vfloat;
+    constexpr int64_t w = (int64_t)vfloat::size;
+    static_assert(w <= 64, "the tail buffer");
+    const vfloat one(1.0f);
+    const auto step = [&](float* gp, const float* up) {
+        const vfloat x = vfloat::load_unaligned(gp);
+        (x / (one + xsimd::exp(-x)) * vfloat::load_unaligned(up)).store_unaligned(gp);
+    };
+    int64_t i = 0;
+    for (; i + w <= n; i += w) step(g + i, u + i);
+    if (i < n) {
+        float tg[64] = {}, tu[64] = {};
+        std::memcpy(tg, g + i, (size_t)(n - i) * sizeof(float));
+        std::memcpy(tu, u + i, (size_t)(n - i) * sizeof(float));
+        step(tg, tu);
+        std::memcpy(g + i, tg, (size_t)(n - i) * sizeof(float));
+    }
+}
+void simd::softmax(float* row, int64_t valid, int64_t n, float scale) {
+    using detail::vfloat;
+    constexpr int64_t w = (int64_t)vfloat::size;
+    const vfloat vs(scale);
+    vfloat vmax(-INFINITY);
+    int64_t p = 0;
+    for (; p + w <= valid; p += w) {
+        const vfloat v = vfloat::load_unaligned(row + p) * vs;
+        v.store_unaligned(row + p);
+        vmax = xsimd::max(vmax, v);
+    }
+    alignas(64) float lanes[64];
+    vmax.store_unaligned(lanes);
+    float max = -INFINITY;
+    for (int64_t l = 0; l < w; ++l) max = std::max(max, lanes[l]);
+    for (; p < valid; ++p) {
+        row[p] *= scale;
+        max = std::max(max, row[p]);
+    }
+    const vfloat vm(max);
+    vfloat acc(0.0f);
+    for (p = 0; p + w <= valid; p += w) {
+        const vfloat e = xsimd::exp(vfloat::load_unaligned(row + p) - vm);
+        e.store_unaligned(row + p);
+        acc += e;
+    }
+    float tail_sum = 0.0f;
+    if (p < valid) {
+        float t[64] = {};
+        std::memcpy(t, row + p, (size_t)(valid - p) * sizeof(float));
+        xsimd::exp(vfloat::load_unaligned(t) - vm).store_unaligned(t);
+        for (int64_t l = 0; l < valid - p; ++l) tail_sum += t[l];
+        std::memcpy(row + p, t, (size_t)(valid - p) * sizeof(float));
+    }
+    const vfloat inv(1.0f / (detail::reduce_add(acc) + tail_sum));
+    for (p = 0; p + w <= valid; p += w) (vfloat::load_unaligned(row + p) * inv).store_unaligned(row + p);
+    for (; p < valid; ++p) row[p] *= inv.get(0);
+    for (p = valid; p < n; ++p) row[p] = 0.0f;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+void simd::silu_mul(float* g, const float* u, int64_t n) { ref::silu_mul(g, u, n); }
+void simd::softmax(float* row, int64_t valid, int64_t n, float scale) { ref::softmax(row, valid, n, scale); }
 #endif
 
 // ---- Activation quantizers (the rows a matrix product multiplies) ------------------------------
@@ -5445,7 +5550,7 @@ inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((ten
 
 const kernel_set* ref::kernels() {
     static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
-                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false};
+                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false, ref::silu_mul, ref::softmax};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -5457,7 +5562,7 @@ const kernel_set* simd::kernels() {
     static const char* const name = simd::arch_name();
 #endif
     static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id,
-                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false, simd::silu_mul, simd::softmax};
     return &k;
 }
 #if AI_X86_INT8 && defined(AI_X86_AMX)
@@ -5482,7 +5587,7 @@ inline mm_fn amx_mm_by_id(uint32_t w) {
 }  // namespace detail
 const kernel_set* simd::kernels_amx() {
     static const kernel_set k = {"amx", simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::amx_mm_by_id,
-                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true, simd::silu_mul, simd::softmax};
     return &k;
 }
 #else
@@ -10458,41 +10563,9 @@ inline void rt_rmsnorm(const float* x, const float* w, int64_t n, float eps, flo
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push  // GCC 12 flags undefined upper halves inside the AVX-512 intrinsics of xsimd::exp
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-// g = silu(g) * u = g / (1 + e^-g) * u over [0, n), in xsimd batches (the tail through a padded
-// batch), so every element gets the same arithmetic wherever a task's range begins.
-inline void rt_silu_mul(float* g, const float* u, int64_t n) {
-#if AI_HAVE_XSIMD
-    using batch = xsimd::batch<float>;
-    constexpr int64_t width = (int64_t)batch::size;
-    static_assert(width <= 64, "the tail buffer");
-    const batch one(1.0f);
-    const auto step = [&](float* gp, const float* up) {
-        const batch x = batch::load_unaligned(gp);
-        (x / (one + xsimd::exp(-x)) * batch::load_unaligned(up)).store_unaligned(gp);
-    };
-    int64_t i = 0;
-    for (; i + width <= n; i += width) step(g + i, u + i);
-    if (i < n) {
-        float tg[64] = {}, tu[64] = {};
-        std::memcpy(tg, g + i, (size_t)(n - i) * sizeof(float));
-        std::memcpy(tu, u + i, (size_t)(n - i) * sizeof(float));
-        step(tg, tu);
-        std::memcpy(g + i, tg, (size_t)(n - i) * sizeof(float));
-    }
-#else
-    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-#endif
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 // g = silu(g) * u over `count` elements, split among n_split tasks in ranges of 64.
 struct rt_silu_job {
+    void (*silu_mul)(float* g, const float* u, int64_t n);  // the kernel set's
     float* g;
     const float* u;
     int64_t count;
@@ -10502,7 +10575,7 @@ inline void rt_silu_task(void* arg, int32_t task, int32_t) {
     const rt_silu_job& j = *static_cast<const rt_silu_job*>(arg);
     const int64_t units = (j.count + 63) / 64;
     const int64_t i0 = units * task / j.n_split * 64, i1 = std::min(j.count, units * (task + 1) / j.n_split * 64);
-    if (i1 > i0) rt_silu_mul(j.g + i0, j.u + i0, i1 - i0);
+    if (i1 > i0) j.silu_mul(j.g + i0, j.u + i0, i1 - i0);  // g = silu(g) * u
 }
 // The input of a matrix product ([n_tok, cols] floats) into its activation format, token rows
 // split among n_split tasks.
@@ -10750,23 +10823,7 @@ inline void rt_att_task(void* arg, int32_t kvh, int32_t slot) {
             const int32_t nk = j.p0 + t0 + tn;  // keys the block's last query sees
             const float* q = c.q + (int64_t)t0 * c.q_dim + (int64_t)h * hd;
             product(kf, (size_t)hd * sizeof(float), nk, q, (size_t)c.q_dim * sizeof(float), tn, hd, sc, nk);
-            for (int32_t t = 0; t < tn; ++t) {
-                float* row = sc + (int64_t)t * nk;
-                const int32_t valid = j.p0 + t0 + t + 1;
-                float max = -INFINITY;
-                for (int32_t p = 0; p < valid; ++p) {
-                    row[p] *= j.scale;
-                    if (row[p] > max) max = row[p];
-                }
-                double sum = 0.0;  // softmax: exp(s - max) / sum
-                for (int32_t p = 0; p < valid; ++p) {
-                    row[p] = std::exp(row[p] - max);
-                    sum += (double)row[p];
-                }
-                const float inv = (float)(1.0 / sum);
-                for (int32_t p = 0; p < valid; ++p) row[p] *= inv;
-                for (int32_t p = valid; p < nk; ++p) row[p] = 0.0f;
-            }
+            for (int32_t t = 0; t < tn; ++t) K.softmax(sc + (int64_t)t * nk, j.p0 + t0 + t + 1, nk, j.scale);  // keys up to its own
             float* out = c.att + (int64_t)t0 * c.q_dim + (int64_t)h * hd;
             product(vt, (size_t)c.n_ctx * sizeof(float), hd, sc, (size_t)nk * sizeof(float), tn, nk, out, c.q_dim);
         }
@@ -10880,7 +10937,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
         for (int32_t t = 0; t < n; ++t) rt_rmsnorm(x + t * E, L.ffn_norm, E, hp.rms_eps, xn + t * E);   // h = RMSNorm(x) * ffn_norm
         matmul(xn, false, {&L.w_gate, L.b_gate, gate}, {&L.w_up, L.b_up, up}, none);                    // g, u = h Wgate^T, h Wup^T
         const int64_t n_ff_all = (int64_t)n * F;                                                          // g = silu(g) * u
-        rt_silu_job sj{gate, up, n_ff_all, (int32_t)std::min<int64_t>(mm_split, (n_ff_all + 63) / 64)};
+        rt_silu_job sj{m->kernels->silu_mul, gate, up, n_ff_all, (int32_t)std::min<int64_t>(mm_split, (n_ff_all + 63) / 64)};
         run(sj.n_split, rt_silu_task, &sj);
         matmul(gate, true, {&L.w_down, L.b_down, x}, none, none);                                       // x = x + (...) Wdown^T
     }

@@ -445,3 +445,51 @@ TEST_CASE("dequantization (kernel_set::to_float): every kernel set == ref bit fo
         }
     }
 }
+
+TEST_CASE("kernel_set::silu_mul and softmax: every set within a few ulp of ref, whatever the range") {
+    std::mt19937 rng(31);
+    std::uniform_real_distribution<float> ud(-20.0f, 20.0f);
+    const auto close = [](float a, float b, float rel) { return std::fabs(a - b) <= rel * std::fabs(b) + 1e-37f; };
+    for (const ai::kernel_set* K : runnable_sets()) {
+        INFO("kernel set " << std::string(K->name));
+        REQUIRE(bool(K->silu_mul));
+        REQUIRE(bool(K->softmax));
+        for (int64_t n : {1, 7, 16, 37, 1000}) {
+            CAPTURE(n);
+            std::vector<float> g((size_t)n), u((size_t)n);
+            for (int64_t i = 0; i < n; ++i) g[(size_t)i] = ud(rng), u[(size_t)i] = ud(rng) / 4;
+            g[0] = -100.0f;  // e^100 overflows to inf: silu is -0, not NaN
+            std::vector<float> want = g, got = g;
+            ai::ref::silu_mul(want.data(), u.data(), n);
+            K->silu_mul(got.data(), u.data(), n);
+            int bad = 0;
+            for (int64_t i = 0; i < n; ++i) bad += !close(got[(size_t)i], want[(size_t)i], 4e-6f) || std::isnan(got[(size_t)i]);
+            CHECK(bad == 0);
+            // An element's result does not depend on where the range begins (threads split it).
+            if (n > 3) {
+                std::vector<float> split = g;
+                K->silu_mul(split.data(), u.data(), 3);
+                K->silu_mul(split.data() + 3, u.data() + 3, n - 3);
+                CHECK(std::memcmp(split.data(), got.data(), (size_t)n * sizeof(float)) == 0);
+            }
+            // softmax over the first `valid` of n scores, zeros after
+            for (int64_t valid : {(int64_t)1, (n + 1) / 2, n}) {
+                CAPTURE(valid);
+                std::vector<float> s((size_t)n);
+                for (auto& x : s) x = ud(rng) * 3;
+                std::vector<float> sw = s, sg = s;
+                ai::ref::softmax(sw.data(), valid, n, 0.125f);
+                K->softmax(sg.data(), valid, n, 0.125f);
+                double total = 0;
+                int off = 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    off += !close(sg[(size_t)i], sw[(size_t)i], 2e-5f);
+                    total += sg[(size_t)i];
+                    if (i >= valid) off += sg[(size_t)i] != 0.0f;
+                }
+                CHECK(off == 0);
+                CHECK(std::fabs(total - 1.0) < 1e-5);
+            }
+        }
+    }
+}
