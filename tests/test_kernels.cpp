@@ -383,7 +383,7 @@ TEST_CASE("kernel_set::mm_dequant: the bits of to_float followed by mm(F32), eve
             for (int64_t n : {(int64_t)std::max(be, 32), (int64_t)(7 * 256 + (be == 1 ? 5 : 0)), (int64_t)1536}) {
                 if (n % be) continue;
                 CAPTURE(n);
-                const int64_t nr = 6, nt = 2;  // 6: a group of 4 rows and 2 single rows (Q8_0 goes 4 rows at a time)
+                const int64_t nr = 22, nt = 2;  // 22 = 16 + 4 + 2: Q8_0 goes 16, then 4 rows at a time, Q6_K 4
                 size_t wrow = 0;
                 REQUIRE(ai::type_row_bytes(t, n, &wrow));
                 std::vector<uint8_t> w;
