@@ -136,6 +136,10 @@ struct kernel_set {
     // The steps of the forward pass that need e^x, in the set's vector width (as ai::ref/simd).
     void (*silu_mul)(float* g, const float* u, int64_t n);
     void (*softmax)(float* row, int64_t valid, int64_t n, float scale);
+    void (*att_scores)(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                       int64_t s_stride);
+    void (*att_values)(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                       int64_t out_stride);
 };
 
 AI_TARGET_NS_BEGIN
@@ -291,6 +295,17 @@ AI_API void silu_mul(float* g, const float* u, int64_t n);  // g[i] = g[i] / (1 
 // Attention weights of one query over n keys: row[i] *= scale, then softmax over [0, valid)
 // (e^(x - max) / sum, the sum in double), and zeros in [valid, n).
 AI_API void softmax(float* row, int64_t valid, int64_t n, float scale);
+// Attention products for nq queries of one head (head_dim hd) over nk keys, with K stored
+// transposed (row d of kt holds dimension d of every key) and V as rows:
+//   att_scores: s[t][p]   = sum over d < hd of q[t][d] * kt[d][p]   (d ascending)
+//   att_values: out[t][d] = sum over p < nk of pr[t][p] * v[p][d]  (p ascending)
+// one multiply-add per term into a per-output accumulator, so an output's bits depend on neither
+// nq nor (for scores) nk: a query gets the same scores and values in a batch as alone. Strides are
+// in elements.
+AI_API void att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                       int64_t s_stride);
+AI_API void att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                       int64_t out_stride);
 AI_API const kernel_set* kernels();  // these kernels as a table, named "scalar"
 }  // namespace ref
 namespace simd {
@@ -321,6 +336,12 @@ AI_API quantize_act_fn quantize_act(tensor_type act);
 // lanes): within a few ulp of the reference.
 AI_API void silu_mul(float* g, const float* u, int64_t n);
 AI_API void softmax(float* row, int64_t valid, int64_t n, float scale);
+// As ref::att_scores / att_values, in xsimd batches across keys (scores) and head dimensions
+// (values): no horizontal sums, and keys past the last whole batch go through a zero-padded one.
+AI_API void att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                       int64_t s_stride);
+AI_API void att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                       int64_t out_stride);
 AI_API const char* arch_name();  // e.g. "fma3+avx2", "neon64", or "scalar"
 AI_API const char* int8_kernels();  // "avx512vnni", "avx2", or "scalar": what vec_dot runs on
 // Tile kernels (see mm_fn), where this instruction set has them; kernels()->mm finds them by type.
@@ -2428,6 +2449,24 @@ void ref::softmax(float* row, int64_t valid, int64_t n, float scale) {
     for (int64_t p = 0; p < valid; ++p) row[p] *= inv;
     for (int64_t p = valid; p < n; ++p) row[p] = 0.0f;
 }
+void ref::att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                     int64_t s_stride) {
+    for (int64_t t = 0; t < nq; ++t)
+        for (int64_t p = 0; p < nk; ++p) {
+            float acc = 0.0f;
+            for (int64_t d = 0; d < hd; ++d) acc = std::fma(q[t * q_stride + d], kt[d * kt_stride + p], acc);
+            s[t * s_stride + p] = acc;
+        }
+}
+void ref::att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                     int64_t out_stride) {
+    for (int64_t t = 0; t < nq; ++t)
+        for (int64_t d = 0; d < hd; ++d) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < nk; ++p) acc = std::fma(pr[t * p_stride + p], v[p * v_stride + d], acc);
+            out[t * out_stride + d] = acc;
+        }
+}
 #if AI_HAVE_XSIMD
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push  // GCC 12 flags undefined upper halves inside the AVX-512 intrinsics of xsimd::exp
@@ -2488,10 +2527,142 @@ void simd::softmax(float* row, int64_t valid, int64_t n, float scale) {
         for (int64_t l = 0; l < valid - p; ++l) tail_sum += t[l];
         std::memcpy(row + p, t, (size_t)(valid - p) * sizeof(float));
     }
-    const vfloat inv(1.0f / (detail::reduce_add(acc) + tail_sum));
-    for (p = 0; p + w <= valid; p += w) (vfloat::load_unaligned(row + p) * inv).store_unaligned(row + p);
-    for (; p < valid; ++p) row[p] *= inv.get(0);
+    const float inv = 1.0f / (detail::reduce_add(acc) + tail_sum);
+    const vfloat vinv(inv);
+    for (p = 0; p + w <= valid; p += w) (vfloat::load_unaligned(row + p) * vinv).store_unaligned(row + p);
+    for (; p < valid; ++p) row[p] *= inv;
     for (p = valid; p < n; ++p) row[p] = 0.0f;
+}
+namespace detail {
+// Scores of nq queries for one group of keys, `nb` batches wide (nb <= 4): kt points at the
+// group's first key in row 0. Two queries at a time share each load of K.
+template <int NB>
+inline void att_scores_group(const float* kt, int64_t kt_stride, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                             int64_t s_stride) {
+    constexpr int64_t w = (int64_t)vfloat::size;
+    int64_t t = 0;
+    for (; t + 2 <= nq; t += 2) {
+        vfloat a0[NB], a1[NB];
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j] = a1[j] = vfloat(0.0f);
+        const float* q0 = q + t * q_stride;
+        const float* q1 = q0 + q_stride;
+        for (int64_t d = 0; d < hd; ++d) {
+            const vfloat b0(q0[d]), b1(q1[d]);
+            #pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) {
+                const vfloat k = vfloat::load_unaligned(kt + d * kt_stride + j * w);
+                a0[j] = xsimd::fma(b0, k, a0[j]);
+                a1[j] = xsimd::fma(b1, k, a1[j]);
+            }
+        }
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) {
+            a0[j].store_unaligned(s + t * s_stride + j * w);
+            a1[j].store_unaligned(s + (t + 1) * s_stride + j * w);
+        }
+    }
+    for (; t < nq; ++t) {
+        vfloat a0[NB];
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j] = vfloat(0.0f);
+        for (int64_t d = 0; d < hd; ++d) {
+            const vfloat b0(q[t * q_stride + d]);
+            #pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) a0[j] = xsimd::fma(b0, vfloat::load_unaligned(kt + d * kt_stride + j * w), a0[j]);
+        }
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j].store_unaligned(s + t * s_stride + j * w);
+    }
+}
+}  // namespace detail
+void simd::att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                      int64_t s_stride) {
+    using detail::vfloat;
+    constexpr int64_t w = (int64_t)vfloat::size;
+    int64_t p = 0;
+    for (; p + 4 * w <= nk; p += 4 * w) detail::att_scores_group<4>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
+    for (; p + w <= nk; p += w) detail::att_scores_group<1>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
+    if (p == nk) return;
+    // The last keys: a zero-padded batch, hd in pieces of 64 rows. The same per-lane arithmetic as a
+    // whole batch, so a key's score does not depend on where nk ends.
+    const int64_t left = nk - p;
+    static_assert(w <= 16, "the padded batch");
+    alignas(64) float kpad[64 * 16];
+    float sp[16];
+    for (int64_t t = 0; t < nq; ++t) {
+        vfloat acc(0.0f);
+        for (int64_t d0 = 0; d0 < hd; d0 += 64) {
+            const int64_t dn = std::min<int64_t>(64, hd - d0);
+            for (int64_t d = 0; d < dn; ++d) {
+                for (int64_t i = 0; i < w; ++i) kpad[d * w + i] = i < left ? kt[(d0 + d) * kt_stride + p + i] : 0.0f;
+            }
+            for (int64_t d = 0; d < dn; ++d) acc = xsimd::fma(vfloat(q[t * q_stride + d0 + d]), vfloat::load_aligned(kpad + d * w), acc);
+        }
+        acc.store_unaligned(sp);
+        for (int64_t i = 0; i < left; ++i) s[t * s_stride + p + i] = sp[i];
+    }
+}
+namespace detail {
+// Values of nq queries for NB batches of head dimensions (v points at the first); two queries at
+// a time share each load of V. NB is a template argument so the sums stay in registers.
+template <int NB>
+inline void att_values_group(const float* v, int64_t v_stride, int64_t nk, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                             int64_t out_stride) {
+    constexpr int64_t w = (int64_t)vfloat::size;
+    int64_t t = 0;
+    for (; t + 2 <= nq; t += 2) {
+        const float* p0 = pr + t * p_stride;
+        const float* p1 = p0 + p_stride;
+        vfloat a0[NB], a1[NB];
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j] = a1[j] = vfloat(0.0f);
+        for (int64_t p = 0; p < nk; ++p) {
+            const vfloat b0(p0[p]), b1(p1[p]);
+            #pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) {
+                const vfloat x = vfloat::load_unaligned(v + p * v_stride + j * w);
+                a0[j] = xsimd::fma(b0, x, a0[j]);
+                a1[j] = xsimd::fma(b1, x, a1[j]);
+            }
+        }
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) {
+            a0[j].store_unaligned(out + t * out_stride + j * w);
+            a1[j].store_unaligned(out + (t + 1) * out_stride + j * w);
+        }
+    }
+    for (; t < nq; ++t) {
+        const float* pt = pr + t * p_stride;
+        vfloat a0[NB];
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j] = vfloat(0.0f);
+        for (int64_t p = 0; p < nk; ++p) {
+            const vfloat b0(pt[p]);
+            #pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) a0[j] = xsimd::fma(b0, vfloat::load_unaligned(v + p * v_stride + j * w), a0[j]);
+        }
+        #pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j].store_unaligned(out + t * out_stride + j * w);
+    }
+}
+}  // namespace detail
+void simd::att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                      int64_t out_stride) {
+    using detail::vfloat;
+    constexpr int64_t w = (int64_t)vfloat::size;
+    const int64_t whole = hd / w;  // dimensions in whole batches; the rest one at a time below
+    int64_t b = 0;
+    for (; b + 4 <= whole; b += 4) detail::att_values_group<4>(v + b * w, v_stride, nk, pr, p_stride, nq, out + b * w, out_stride);
+    for (; b < whole; ++b) detail::att_values_group<1>(v + b * w, v_stride, nk, pr, p_stride, nq, out + b * w, out_stride);
+    for (int64_t t = 0; t < nq; ++t) {
+        const float* pt = pr + t * p_stride;
+        for (int64_t d = whole * w; d < hd; ++d) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < nk; ++p) acc = std::fma(pt[p], v[p * v_stride + d], acc);
+            out[t * out_stride + d] = acc;
+        }
+    }
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -2499,6 +2670,14 @@ void simd::softmax(float* row, int64_t valid, int64_t n, float scale) {
 #else
 void simd::silu_mul(float* g, const float* u, int64_t n) { ref::silu_mul(g, u, n); }
 void simd::softmax(float* row, int64_t valid, int64_t n, float scale) { ref::softmax(row, valid, n, scale); }
+void simd::att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
+                      int64_t s_stride) {
+    ref::att_scores(kt, kt_stride, nk, hd, q, q_stride, nq, s, s_stride);
+}
+void simd::att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
+                      int64_t out_stride) {
+    ref::att_values(v, v_stride, nk, hd, pr, p_stride, nq, out, out_stride);
+}
 #endif
 
 // ---- Activation quantizers (the rows a matrix product multiplies) ------------------------------
@@ -5450,16 +5629,23 @@ inline void x512_mm_q8_0_rows(const unsigned char* w, size_t ws, const float* x,
     }
     for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
 }
-template <> inline void x512_mm_dequant<(int)tensor_type::q8_0>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
-                                                                int64_t n, float* y, int64_t ys) {
+// Each token in turn, its rows in groups: `wide` rows at a time (when given), then 4, then 1.
+using x512_rows_fn = void (*)(const unsigned char* w, size_t ws, const float* x, int64_t nb, float* y);
+inline void x512_mm_rows_walk(x512_rows_fn wide, int64_t wide_rows, x512_rows_fn four, x512_rows_fn one, const void* w, size_t ws, int64_t nr,
+                              const void* a, size_t as, int64_t nt, int64_t nb, float* y, int64_t ys) {
     const unsigned char* wb = static_cast<const unsigned char*>(w);
     for (int64_t t = 0; t < nt; ++t) {
         const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
         int64_t r = 0;
-        for (; r + 16 <= nr; r += 16) x512_mm_q8_0_rows<16>(wb + (size_t)r * ws, ws, x, n / qk, y + t * ys + r);
-        for (; r + 4 <= nr; r += 4) x512_mm_q8_0_rows<4>(wb + (size_t)r * ws, ws, x, n / qk, y + t * ys + r);
-        for (; r < nr; ++r) x512_mm_q8_0_rows<1>(wb + (size_t)r * ws, ws, x, n / qk, y + t * ys + r);
+        if (wide)
+            for (; r + wide_rows <= nr; r += wide_rows) wide(wb + (size_t)r * ws, ws, x, nb, y + t * ys + r);
+        for (; r + 4 <= nr; r += 4) four(wb + (size_t)r * ws, ws, x, nb, y + t * ys + r);
+        for (; r < nr; ++r) one(wb + (size_t)r * ws, ws, x, nb, y + t * ys + r);
     }
+}
+template <> inline void x512_mm_dequant<(int)tensor_type::q8_0>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
+                                                                int64_t n, float* y, int64_t ys) {
+    x512_mm_rows_walk(x512_mm_q8_0_rows<16>, 16, x512_mm_q8_0_rows<4>, x512_mm_q8_0_rows<1>, w, ws, nr, a, as, nt, n / qk, y, ys);
 }
 // Q6_K (the output matrix of llama.cpp's Q4_0 and Q4_K_M files): (d * sc) * (q - 32) is exact in
 // float (11 + 8 + 6 significant bits), so as for Q8_0 the weights go straight into the FMAs, R rows
@@ -5506,13 +5692,7 @@ inline void x512_mm_q6_k_rows(const unsigned char* w, size_t ws, const float* x,
 }
 template <> inline void x512_mm_dequant<(int)tensor_type::q6_k>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
                                                                 int64_t n, float* y, int64_t ys) {
-    const unsigned char* wb = static_cast<const unsigned char*>(w);
-    for (int64_t t = 0; t < nt; ++t) {
-        const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
-        int64_t r = 0;
-        for (; r + 4 <= nr; r += 4) x512_mm_q6_k_rows<4>(wb + (size_t)r * ws, ws, x, n / qk_k, y + t * ys + r);
-        for (; r < nr; ++r) x512_mm_q6_k_rows<1>(wb + (size_t)r * ws, ws, x, n / qk_k, y + t * ys + r);
-    }
+    x512_mm_rows_walk(nullptr, 0, x512_mm_q6_k_rows<4>, x512_mm_q6_k_rows<1>, w, ws, nr, a, as, nt, n / qk_k, y, ys);
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -5555,7 +5735,7 @@ inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((ten
 
 const kernel_set* ref::kernels() {
     static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
-                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false, ref::silu_mul, ref::softmax};
+                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false, ref::silu_mul, ref::softmax, ref::att_scores, ref::att_values};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -5567,7 +5747,7 @@ const kernel_set* simd::kernels() {
     static const char* const name = simd::arch_name();
 #endif
     static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id,
-                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false, simd::silu_mul, simd::softmax};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false, simd::silu_mul, simd::softmax, simd::att_scores, simd::att_values};
     return &k;
 }
 #if AI_X86_INT8 && defined(AI_X86_AMX)
@@ -5592,7 +5772,7 @@ inline mm_fn amx_mm_by_id(uint32_t w) {
 }  // namespace detail
 const kernel_set* simd::kernels_amx() {
     static const kernel_set k = {"amx", simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::amx_mm_by_id,
-                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true, simd::silu_mul, simd::softmax};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true, simd::silu_mul, simd::softmax, simd::att_scores, simd::att_values};
     return &k;
 }
 #else
@@ -10460,8 +10640,9 @@ struct context::state {
     void* should_stop_user = nullptr;
     matmul_input matmul = matmul_input::q8_layers;
 
-    // KV cache: (n_layer) × [n_ctx, n_head_kv*head_dim] for K, the same for V; uint16_t (F16 bits)
-    // or float elements.
+    // KV cache, uint16_t (F16 bits) or float elements: K transposed, (n_layer) × [n_head_kv*head_dim,
+    // n_ctx] (a row per dimension, so attention's scores run across positions without horizontal
+    // sums), and V as rows, (n_layer) × [n_ctx, n_head_kv*head_dim].
     void* k_cache = nullptr;
     void* v_cache = nullptr;
     size_t kv_elem = 2;
@@ -10491,8 +10672,8 @@ struct context::state {
     // no weight of the model uses that format.
     uint8_t* actq[3] = {nullptr, nullptr, nullptr};
     float* scores = nullptr;  // (n_slots) × [rt_att_block, n_ctx]  attention weights of a block of queries
-    float* att_k = nullptr;   // (n_slots) × [n_ctx, head_dim]       one head's K rows as float
-    float* att_vt = nullptr;  // (n_slots) × [head_dim, n_ctx]       one head's V, transposed, as float
+    float* att_k = nullptr;   // (n_slots) × [head_dim, n_ctx + 32]  one head's K^T as float
+    float* att_v = nullptr;   // (n_slots) × [n_ctx, head_dim]       one head's V rows as float (F16 cache)
     int32_t mm_split = 1;     // tasks per matrix product
 
     void* block = nullptr;
@@ -10772,12 +10953,13 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
 
 // Attention for one KV head and the query heads that share it (grouped-query attention), over the
 // chunk: token t (at position p0 + t) attends to positions 0..p0+t of the cache.
-//   S = Q K^T / sqrt(head_dim)   (the F32 tile kernel: K rows as weights, query rows as tokens)
+//   S = Q K^T / sqrt(head_dim)   (kernel_set::att_scores: the cache keeps K transposed)
 //   P = softmax(S) per row, positions after the query's own set to 0
-//   O = P V                      (the tile kernel again, with V transposed: rows of V^T are weights)
-// The head's K and V^T are converted to float once per chunk and shared by its query heads.
-// Queries go in blocks of rt_att_block; a query's result does not depend on its block or the chunk
-// size: its scores are the same dots, and the zeros past its position add nothing.
+//   O = P V                      (kernel_set::att_values: V rows as they are in the cache)
+// An F16 cache's K^T and V rows are converted to float once per chunk (contiguous runs) and shared
+// by the head's queries; an F32 cache is read in place. Queries go in blocks of rt_att_block; a
+// query's result does not depend on its block or the chunk size: its scores are the same sums, and
+// the zeros past its position add nothing.
 constexpr int32_t rt_att_block = 64;
 
 struct rt_att_job {
@@ -10793,44 +10975,37 @@ inline void rt_att_task(void* arg, int32_t kvh, int32_t slot) {
     const kernel_set& K = *c.m->kernels;
     const int32_t hd = hp.head_dim, group = hp.n_head / hp.n_head_kv;
     const int32_t n_keys = j.p0 + j.n_tok;
-    float* kf = c.att_k + (int64_t)slot * c.n_ctx * hd;   // [n_keys, hd]
-    float* vt = c.att_vt + (int64_t)slot * hd * c.n_ctx;  // [hd, n_keys], stride n_ctx
     float* sc = c.scores + (int64_t)slot * rt_att_block * c.n_ctx;  // [block, n_keys]
-    const int64_t layer_off = (int64_t)j.layer * c.n_ctx * c.kv_dim + (int64_t)kvh * hd;
-    const dequantize_fn f16_row = K.to_float((uint32_t)tensor_type::f16);  // vcvtph2ps where the set has it
-    for (int32_t p = 0; p < n_keys; ++p) {
-        const int64_t off = layer_off + (int64_t)p * c.kv_dim;
-        float* vrow = kf + (int64_t)p * hd;  // V's row p lands here first, then K's replaces it
-        if (c.kv == kv_type::f16) {
-            f16_row(static_cast<const uint16_t*>(c.v_cache) + off, vrow, hd);
-            for (int32_t d = 0; d < hd; ++d) vt[(int64_t)d * c.n_ctx + p] = vrow[d];
-            f16_row(static_cast<const uint16_t*>(c.k_cache) + off, kf + (int64_t)p * hd, hd);
-        } else {
-            const float* v = static_cast<const float*>(c.v_cache) + off;
-            for (int32_t d = 0; d < hd; ++d) vt[(int64_t)d * c.n_ctx + p] = v[d];
-            std::memcpy(kf + (int64_t)p * hd, static_cast<const float*>(c.k_cache) + off, (size_t)hd * sizeof(float));
-        }
+    // K^T: hd rows of n_ctx (row d: dimension d of every position); V: n_ctx rows of kv_dim
+    const int64_t kt_off = ((int64_t)j.layer * c.kv_dim + (int64_t)kvh * hd) * c.n_ctx;
+    const int64_t v_off = (int64_t)j.layer * c.n_ctx * c.kv_dim + (int64_t)kvh * hd;
+    // K^T goes into the slot's buffer with rows only as long as the keys, plus 64 bytes: rows n_ctx
+    // apart (16 KiB for 4096) all fall into the same L1 sets, and the scores read 64 of them at once.
+    const int64_t kt_stride = (n_keys + 15) / 16 * 16 + 16;
+    float* kt = c.att_k + (int64_t)slot * hd * (c.n_ctx + 32);  // [hd][kt_stride]
+    const float* v;                                             // [n_keys][v_stride]
+    int64_t v_stride;
+    if (c.kv == kv_type::f16) {
+        const dequantize_fn f16_row = K.to_float((uint32_t)tensor_type::f16);  // vcvtph2ps where the set has it
+        float* vf = c.att_v + (int64_t)slot * c.n_ctx * hd;                    // [n_ctx][hd]
+        for (int32_t d = 0; d < hd; ++d)
+            f16_row(static_cast<const uint16_t*>(c.k_cache) + kt_off + (int64_t)d * c.n_ctx, kt + (int64_t)d * kt_stride, n_keys);
+        for (int32_t p = 0; p < n_keys; ++p)
+            f16_row(static_cast<const uint16_t*>(c.v_cache) + v_off + (int64_t)p * c.kv_dim, vf + (int64_t)p * hd, hd);
+        v = vf, v_stride = hd;
+    } else {
+        for (int32_t d = 0; d < hd; ++d)
+            std::memcpy(kt + (int64_t)d * kt_stride, static_cast<const float*>(c.k_cache) + kt_off + (int64_t)d * c.n_ctx, (size_t)n_keys * sizeof(float));
+        v = static_cast<const float*>(c.v_cache) + v_off, v_stride = c.kv_dim;
     }
-    const mm_fn mm = K.mm((uint32_t)tensor_type::f32);
-    const auto product = [&](const float* w, size_t ws, int64_t nr, const float* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-        if (mm) {
-            mm(w, ws, nr, a, as, nt, n, y, ys);
-            return;
-        }
-        for (int64_t t = 0; t < nt; ++t)
-            for (int64_t r = 0; r < nr; ++r)
-                y[t * ys + r] = K.dot_f32(reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(w) + (size_t)r * ws),
-                                          reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(a) + (size_t)t * as), n);
-    };
     for (int32_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         for (int32_t t0 = 0; t0 < j.n_tok; t0 += rt_att_block) {
             const int32_t tn = std::min(rt_att_block, j.n_tok - t0);
             const int32_t nk = j.p0 + t0 + tn;  // keys the block's last query sees
             const float* q = c.q + (int64_t)t0 * c.q_dim + (int64_t)h * hd;
-            product(kf, (size_t)hd * sizeof(float), nk, q, (size_t)c.q_dim * sizeof(float), tn, hd, sc, nk);
+            K.att_scores(kt, kt_stride, nk, hd, q, c.q_dim, tn, sc, nk);
             for (int32_t t = 0; t < tn; ++t) K.softmax(sc + (int64_t)t * nk, j.p0 + t0 + t + 1, nk, j.scale);  // keys up to its own
-            float* out = c.att + (int64_t)t0 * c.q_dim + (int64_t)h * hd;
-            product(vt, (size_t)c.n_ctx * sizeof(float), hd, sc, (size_t)nk * sizeof(float), tn, nk, out, c.q_dim);
+            K.att_values(v, v_stride, nk, hd, sc, nk, tn, c.att + (int64_t)t0 * c.q_dim + (int64_t)h * hd, c.q_dim);
         }
     }
 }
@@ -10920,18 +11095,19 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
                 if (L.k_norm) rt_rmsnorm(kh, L.k_norm, hd, hp.rms_eps, kh);
                 rt_rope(kh, cs, hp.rope_dims, hp.rope);                                                 // k = RoPE(k, pos)
             }
-            // K[pos], V[pos] = k, v
-            const int64_t off = ((int64_t)l * n_ctx + p0 + t) * kv_dim;
+            // K^T[:, pos], V[pos] = k, v
+            const int64_t pos = p0 + t, kt_off = (int64_t)l * kv_dim * n_ctx + pos, v_off = ((int64_t)l * n_ctx + pos) * kv_dim;
             if (kv == kv_type::f16) {
-                uint16_t* kc = static_cast<uint16_t*>(k_cache) + off;
-                uint16_t* vc = static_cast<uint16_t*>(v_cache) + off;
+                uint16_t* kc = static_cast<uint16_t*>(k_cache) + kt_off;
+                uint16_t* vc = static_cast<uint16_t*>(v_cache) + v_off;
                 for (int64_t i = 0; i < kv_dim; ++i) {
-                    kc[i] = f32_to_f16(k[t * kv_dim + i]);
+                    kc[i * n_ctx] = f32_to_f16(k[t * kv_dim + i]);
                     vc[i] = f32_to_f16(v[t * kv_dim + i]);
                 }
             } else {
-                std::memcpy(static_cast<float*>(k_cache) + off, k + t * kv_dim, (size_t)kv_dim * sizeof(float));
-                std::memcpy(static_cast<float*>(v_cache) + off, v + t * kv_dim, (size_t)kv_dim * sizeof(float));
+                float* kc = static_cast<float*>(k_cache) + kt_off;
+                for (int64_t i = 0; i < kv_dim; ++i) kc[i * n_ctx] = k[t * kv_dim + i];
+                std::memcpy(static_cast<float*>(v_cache) + v_off, v + t * kv_dim, (size_t)kv_dim * sizeof(float));
             }
         }
         rt_att_job aj{this, l, n, p0, 1.0f / std::sqrt((float)hd)};
@@ -11064,13 +11240,13 @@ status context::create(const model& mdl, const context_options* opt) {
         uint8_t* aq[3];
         for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(B, act_bytes[i])) : nullptr;
         float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rt_att_block * (uint64_t)n_ctx);
-        float* ak = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)hp.head_dim);
+        float* ak = lay.take_as<float>((uint64_t)n_slots * ((uint64_t)n_ctx + 32) * (uint64_t)hp.head_dim);
         float* av = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)hp.head_dim);
         if (s) {
             s->k_cache = kc; s->v_cache = vc;
             s->x = bufs[0]; s->xn = bufs[1]; s->q = bufs[2]; s->k = bufs[3]; s->v = bufs[4];
             s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
-            s->rowbuf = rb; s->tilebuf = tb; s->scores = sc; s->att_k = ak; s->att_vt = av;
+            s->rowbuf = rb; s->tilebuf = tb; s->scores = sc; s->att_k = ak; s->att_v = av;
             for (int i = 0; i < 3; ++i) s->actq[i] = aq[i];
         }
         return kv_end;

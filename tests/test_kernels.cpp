@@ -493,3 +493,47 @@ TEST_CASE("kernel_set::silu_mul and softmax: every set within a few ulp of ref, 
         }
     }
 }
+
+TEST_CASE("kernel_set::att_scores / att_values: every set near ref; a query's bits depend on neither nq nor nk") {
+    std::mt19937 rng(37);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const auto fill = [&](std::vector<float>& v) {
+        for (auto& x : v) x = nd(rng);
+    };
+    for (const ai::kernel_set* K : runnable_sets()) {
+        INFO("kernel set " << std::string(K->name));
+        REQUIRE(bool(K->att_scores));
+        REQUIRE(bool(K->att_values));
+        for (int64_t hd : {64, 80, 128, 7}) {
+            CAPTURE(hd);
+            const int64_t nk = 77, nq = 5, kts = 96, qs = hd + 3;  // strides wider than the data
+            std::vector<float> kt((size_t)(hd * kts)), q((size_t)(nq * qs)), v((size_t)(nk * qs)), p((size_t)(nq * nk));
+            fill(kt), fill(q), fill(v), fill(p);
+            std::vector<float> s_ref((size_t)(nq * nk)), s((size_t)(nq * nk)), o_ref((size_t)(nq * qs)), o((size_t)(nq * qs));
+            ai::ref::att_scores(kt.data(), kts, nk, hd, q.data(), qs, nq, s_ref.data(), nk);
+            K->att_scores(kt.data(), kts, nk, hd, q.data(), qs, nq, s.data(), nk);
+            ai::ref::att_values(v.data(), qs, nk, hd, p.data(), nk, nq, o_ref.data(), qs);
+            K->att_values(v.data(), qs, nk, hd, p.data(), nk, nq, o.data(), qs);
+            int bad = 0;
+            for (int64_t t = 0; t < nq; ++t) {
+                for (int64_t k = 0; k < nk; ++k) {
+                    double mag = 0;  // sum of |terms|: the rounding of any order is within ~hd ulp of it
+                    for (int64_t d = 0; d < hd; ++d) mag += std::fabs((double)q[(size_t)(t * qs + d)] * kt[(size_t)(d * kts + k)]);
+                    bad += std::fabs(s[(size_t)(t * nk + k)] - s_ref[(size_t)(t * nk + k)]) > 2e-5 * mag + 1e-30;
+                }
+                for (int64_t d = 0; d < hd; ++d) {
+                    double mag = 0;
+                    for (int64_t k = 0; k < nk; ++k) mag += std::fabs((double)p[(size_t)(t * nk + k)] * v[(size_t)(k * qs + d)]);
+                    bad += std::fabs(o[(size_t)(t * qs + d)] - o_ref[(size_t)(t * qs + d)]) > 1e-5 * mag + 1e-30;
+                }
+            }
+            CHECK(bad == 0);
+            // query 3 alone, over its first 41 keys: the same bits as in the batch of 5 over 77
+            std::vector<float> s1(41), o1((size_t)hd);
+            K->att_scores(kt.data(), kts, 41, hd, q.data() + 3 * qs, qs, 1, s1.data(), 41);
+            CHECK(std::memcmp(s1.data(), s.data() + 3 * nk, 41 * sizeof(float)) == 0);
+            K->att_values(v.data(), qs, nk, hd, p.data() + 3 * nk, nk, 1, o1.data(), hd);
+            CHECK(std::memcmp(o1.data(), o.data() + 3 * qs, (size_t)hd * sizeof(float)) == 0);
+        }
+    }
+}
