@@ -2534,45 +2534,48 @@ void simd::softmax(float* row, int64_t valid, int64_t n, float scale) {
     for (p = valid; p < n; ++p) row[p] = 0.0f;
 }
 namespace detail {
-// Scores of nq queries for one group of keys, `nb` batches wide (nb <= 4): kt points at the
-// group's first key in row 0. Two queries at a time share each load of K.
+// Both attention products have one shape: out[t][j] = sum over i < n of coef[t][i] * rows[i][j],
+// a broadcast coefficient times a row, for NB batches of columns j (scores: coefficients q[t][d],
+// rows K^T[d] across keys; values: coefficients p[t][k], rows V[k] across head dimensions). Two
+// queries at a time share each row load; NB is a template argument so the sums stay in registers.
 template <int NB>
-inline void att_scores_group(const float* kt, int64_t kt_stride, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
-                             int64_t s_stride) {
+inline void att_rows_fma(const float* rows, int64_t row_stride, int64_t n, const float* coef, int64_t coef_stride, int64_t nq, float* out,
+                         int64_t out_stride) {
     constexpr int64_t w = (int64_t)vfloat::size;
     int64_t t = 0;
     for (; t + 2 <= nq; t += 2) {
+        const float* c0 = coef + t * coef_stride;
+        const float* c1 = c0 + coef_stride;
         vfloat a0[NB], a1[NB];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) a0[j] = a1[j] = vfloat(0.0f);
-        const float* q0 = q + t * q_stride;
-        const float* q1 = q0 + q_stride;
-        for (int64_t d = 0; d < hd; ++d) {
-            const vfloat b0(q0[d]), b1(q1[d]);
-            #pragma GCC unroll 4
+        for (int64_t i = 0; i < n; ++i) {
+            const vfloat b0(c0[i]), b1(c1[i]);
+#pragma GCC unroll 4
             for (int j = 0; j < NB; ++j) {
-                const vfloat k = vfloat::load_unaligned(kt + d * kt_stride + j * w);
-                a0[j] = xsimd::fma(b0, k, a0[j]);
-                a1[j] = xsimd::fma(b1, k, a1[j]);
+                const vfloat x = vfloat::load_unaligned(rows + i * row_stride + j * w);
+                a0[j] = xsimd::fma(b0, x, a0[j]);
+                a1[j] = xsimd::fma(b1, x, a1[j]);
             }
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) {
-            a0[j].store_unaligned(s + t * s_stride + j * w);
-            a1[j].store_unaligned(s + (t + 1) * s_stride + j * w);
+            a0[j].store_unaligned(out + t * out_stride + j * w);
+            a1[j].store_unaligned(out + (t + 1) * out_stride + j * w);
         }
     }
     for (; t < nq; ++t) {
+        const float* c0 = coef + t * coef_stride;
         vfloat a0[NB];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) a0[j] = vfloat(0.0f);
-        for (int64_t d = 0; d < hd; ++d) {
-            const vfloat b0(q[t * q_stride + d]);
-            #pragma GCC unroll 4
-            for (int j = 0; j < NB; ++j) a0[j] = xsimd::fma(b0, vfloat::load_unaligned(kt + d * kt_stride + j * w), a0[j]);
+        for (int64_t i = 0; i < n; ++i) {
+            const vfloat b0(c0[i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NB; ++j) a0[j] = xsimd::fma(b0, vfloat::load_unaligned(rows + i * row_stride + j * w), a0[j]);
         }
-        #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) a0[j].store_unaligned(s + t * s_stride + j * w);
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) a0[j].store_unaligned(out + t * out_stride + j * w);
     }
 }
 }  // namespace detail
@@ -2581,8 +2584,8 @@ void simd::att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd
     using detail::vfloat;
     constexpr int64_t w = (int64_t)vfloat::size;
     int64_t p = 0;
-    for (; p + 4 * w <= nk; p += 4 * w) detail::att_scores_group<4>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
-    for (; p + w <= nk; p += w) detail::att_scores_group<1>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
+    for (; p + 4 * w <= nk; p += 4 * w) detail::att_rows_fma<4>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
+    for (; p + w <= nk; p += w) detail::att_rows_fma<1>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
     if (p == nk) return;
     // The last keys: a zero-padded batch, hd in pieces of 64 rows. The same per-lane arithmetic as a
     // whole batch, so a key's score does not depend on where nk ends.
@@ -2603,58 +2606,14 @@ void simd::att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd
         for (int64_t i = 0; i < left; ++i) s[t * s_stride + p + i] = sp[i];
     }
 }
-namespace detail {
-// Values of nq queries for NB batches of head dimensions (v points at the first); two queries at
-// a time share each load of V. NB is a template argument so the sums stay in registers.
-template <int NB>
-inline void att_values_group(const float* v, int64_t v_stride, int64_t nk, const float* pr, int64_t p_stride, int64_t nq, float* out,
-                             int64_t out_stride) {
-    constexpr int64_t w = (int64_t)vfloat::size;
-    int64_t t = 0;
-    for (; t + 2 <= nq; t += 2) {
-        const float* p0 = pr + t * p_stride;
-        const float* p1 = p0 + p_stride;
-        vfloat a0[NB], a1[NB];
-        #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) a0[j] = a1[j] = vfloat(0.0f);
-        for (int64_t p = 0; p < nk; ++p) {
-            const vfloat b0(p0[p]), b1(p1[p]);
-            #pragma GCC unroll 4
-            for (int j = 0; j < NB; ++j) {
-                const vfloat x = vfloat::load_unaligned(v + p * v_stride + j * w);
-                a0[j] = xsimd::fma(b0, x, a0[j]);
-                a1[j] = xsimd::fma(b1, x, a1[j]);
-            }
-        }
-        #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) {
-            a0[j].store_unaligned(out + t * out_stride + j * w);
-            a1[j].store_unaligned(out + (t + 1) * out_stride + j * w);
-        }
-    }
-    for (; t < nq; ++t) {
-        const float* pt = pr + t * p_stride;
-        vfloat a0[NB];
-        #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) a0[j] = vfloat(0.0f);
-        for (int64_t p = 0; p < nk; ++p) {
-            const vfloat b0(pt[p]);
-            #pragma GCC unroll 4
-            for (int j = 0; j < NB; ++j) a0[j] = xsimd::fma(b0, vfloat::load_unaligned(v + p * v_stride + j * w), a0[j]);
-        }
-        #pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) a0[j].store_unaligned(out + t * out_stride + j * w);
-    }
-}
-}  // namespace detail
 void simd::att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
                       int64_t out_stride) {
     using detail::vfloat;
     constexpr int64_t w = (int64_t)vfloat::size;
     const int64_t whole = hd / w;  // dimensions in whole batches; the rest one at a time below
     int64_t b = 0;
-    for (; b + 4 <= whole; b += 4) detail::att_values_group<4>(v + b * w, v_stride, nk, pr, p_stride, nq, out + b * w, out_stride);
-    for (; b < whole; ++b) detail::att_values_group<1>(v + b * w, v_stride, nk, pr, p_stride, nq, out + b * w, out_stride);
+    for (; b + 4 <= whole; b += 4) detail::att_rows_fma<4>(v + b * w, v_stride, nk, pr, p_stride, nq, out + b * w, out_stride);
+    for (; b < whole; ++b) detail::att_rows_fma<1>(v + b * w, v_stride, nk, pr, p_stride, nq, out + b * w, out_stride);
     for (int64_t t = 0; t < nq; ++t) {
         const float* pt = pr + t * p_stride;
         for (int64_t d = whole * w; d < hd; ++d) {
