@@ -133,7 +133,8 @@ struct kernel_set {
     // true: mm blocks its work for the caches itself (amx), so callers pass every token of a batch
     // in one call; false: callers keep a call's activations within L2 (a few hundred KiB)
     bool mm_whole_batch;
-    // The steps of the forward pass that need e^x, in the set's vector width (as ai::ref/simd).
+    // The forward pass's SiLU, softmax and attention products, in the set's vector width (as
+    // ai::ref / ai::simd).
     void (*silu_mul)(float* g, const float* u, int64_t n);
     void (*softmax)(float* row, int64_t valid, int64_t n, float scale);
     void (*att_scores)(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd, const float* q, int64_t q_stride, int64_t nq, float* s,
@@ -2430,7 +2431,7 @@ float simd::dot_f32(const float* a, const float* b, int64_t n) { return ref::dot
 const char* simd::arch_name() { return "scalar"; }
 #endif
 
-// ---- SiLU and softmax (the forward pass's uses of e^x) ------------------------------------------
+// ---- SiLU, softmax and the attention products of the forward pass --------------------------------
 void ref::silu_mul(float* g, const float* u, int64_t n) {
     for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
