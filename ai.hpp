@@ -2588,23 +2588,28 @@ void simd::att_scores(const float* kt, int64_t kt_stride, int64_t nk, int64_t hd
     for (; p + 4 * w <= nk; p += 4 * w) detail::att_rows_fma<4>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
     for (; p + w <= nk; p += w) detail::att_rows_fma<1>(kt + p, kt_stride, hd, q, q_stride, nq, s + p, s_stride);
     if (p == nk) return;
-    // The last keys: a zero-padded batch, hd in pieces of 64 rows. The same per-lane arithmetic as a
-    // whole batch, so a key's score does not depend on where nk ends.
+    // The last keys: a zero-padded batch, hd in pieces of 64 rows, built once per 16 queries. The
+    // same per-lane arithmetic as a whole batch, so a key's score does not depend on where nk ends.
     const int64_t left = nk - p;
     static_assert(w <= 16, "the padded batch");
     alignas(64) float kpad[64 * 16];
     float sp[16];
-    for (int64_t t = 0; t < nq; ++t) {
-        vfloat acc(0.0f);
+    for (int64_t t0 = 0; t0 < nq; t0 += 16) {
+        const int64_t tn = std::min<int64_t>(16, nq - t0);
+        vfloat acc[16];
+        for (int64_t t = 0; t < tn; ++t) acc[t] = vfloat(0.0f);
         for (int64_t d0 = 0; d0 < hd; d0 += 64) {
             const int64_t dn = std::min<int64_t>(64, hd - d0);
-            for (int64_t d = 0; d < dn; ++d) {
+            for (int64_t d = 0; d < dn; ++d)
                 for (int64_t i = 0; i < w; ++i) kpad[d * w + i] = i < left ? kt[(d0 + d) * kt_stride + p + i] : 0.0f;
-            }
-            for (int64_t d = 0; d < dn; ++d) acc = xsimd::fma(vfloat(q[t * q_stride + d0 + d]), vfloat::load_aligned(kpad + d * w), acc);
+            for (int64_t t = 0; t < tn; ++t)
+                for (int64_t d = 0; d < dn; ++d)
+                    acc[t] = xsimd::fma(vfloat(q[(t0 + t) * q_stride + d0 + d]), vfloat::load_aligned(kpad + d * w), acc[t]);
         }
-        acc.store_unaligned(sp);
-        for (int64_t i = 0; i < left; ++i) s[t * s_stride + p + i] = sp[i];
+        for (int64_t t = 0; t < tn; ++t) {
+            acc[t].store_unaligned(sp);
+            for (int64_t i = 0; i < left; ++i) s[(t0 + t) * s_stride + p + i] = sp[i];
+        }
     }
 }
 void simd::att_values(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
