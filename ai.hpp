@@ -4303,7 +4303,7 @@ inline constexpr size_t q8k_qs = 4, q8k_bsums = 4 + qk_k;
 // near a row's end lie in the next tile's row (same r, R rows down).
 template <int R>
 inline void x86_mm_prefetch(const unsigned char* x, size_t bytes, int64_t i, int64_t nb, size_t ws) {
-    constexpr int64_t bytes_ahead = 2048;  // decode (R = 1): 2 KiB beat 4 KiB by 10-40% here
+    constexpr int64_t bytes_ahead = 3072;  // decode (R = 1): 2 KiB beat 4 KiB by 10-40% here, 3 KiB 2 KiB by 1-2%
     // (not std::max: GCC 12 then drops the prefetches altogether)
     const int64_t k0 = bytes_ahead / (R * (int64_t)bytes), k = k0 > 0 ? k0 : 1;
     const int64_t step = i + k < nb ? k * (int64_t)bytes : R * (int64_t)ws - (nb - k) * (int64_t)bytes;
@@ -4320,6 +4320,11 @@ inline void x86_mm_prefetch(const unsigned char* x, size_t bytes, int64_t i, int
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 inline __m512i x86_mm_qs8k(const unsigned char* y, int c) { return _mm512_loadu_si512(y + q8k_qs + 64 * c); }
+// The sum of 16 lanes in a fixed order (high half + low half, then as x86_hsum), which the 256-bit
+// decode kernels repeat with their two halves.
+inline float x512_hsum(__m512 v) {
+    return x86_hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+}
 // Pshufb control giving int16 lanes 0..15 = byte b0, lanes 16..31 = byte b1 of each 128-bit lane.
 inline __m512i x86_mm_pair_ctl(int b0, int b1) {
     const long long q0 = (long long)(uint64_t(0x8000 | b0) * 0x0001000100010001ull), q1 = (long long)(uint64_t(0x8000 | b1) * 0x0001000100010001ull);
@@ -4332,8 +4337,62 @@ template <bool QH>
 struct x86_mm_k4 {
     static constexpr size_t bytes = QH ? sizeof(block_q5_k) : sizeof(block_q4_k);
     static constexpr size_t qs_at = QH ? 48 : 16;
+    // Decode (one row, one token) in 256-bit halves: lanes 0..7 of the 512-bit tile's sums are the
+    // even sub-blocks' (sc[g] pairs sub-blocks 2g, 2g+1 in its two halves), lanes 8..15 the odd
+    // ones', so two 256-bit accumulators run the tile's per-lane arithmetic exactly. Written apart
+    // because here the 512-bit header unpacking (built to serve four rows) and the reordering
+    // shuffles of the nibbles cost more than the products: 256-bit shuffles have two ports, 512-bit
+    // ones one.
+    static void row1(const unsigned char* x, size_t ws, const unsigned char* yb, int64_t nb, float* y) {
+        __m256 acc_even = _mm256_setzero_ps(), acc_odd = _mm256_setzero_ps();
+        __m128 macc = _mm_setzero_ps();
+        const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+        const __m128i k1 = _mm_set1_epi32(0x3f3f3f3f), k2 = _mm_set1_epi32(0x0f0f0f0f), k30 = _mm_set1_epi32(0x30303030);
+        const __m128i shift04 = _mm_setr_epi32(0, 4, 0, 4);
+        for (int64_t i = 0; i < nb; ++i, x += bytes, yb += sizeof(block_q8_k)) {
+            x86_mm_prefetch<1>(x, bytes, i, nb, ws);
+            const __m128i hdr = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));  // d, dmin, u0, u1, u2
+            const __m128i s = _mm_shuffle_epi32(hdr, 0xF9), u2 = _mm_shuffle_epi32(hdr, 0xFF);
+            const __m128i hi6 = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(u2, shift04), k2), _mm_and_si128(_mm_srli_epi32(s, 2), k30));
+            const __m128i scm = _mm_unpacklo_epi32(_mm_and_si128(s, k1), hi6);  // bytes sc0..7, m0..7
+            const __m256i scb = _mm256_broadcastsi128_si256(scm);
+            const __m128 dmin_d = _mm_cvtph_ps(hdr);  // d, dmin in lanes 0, 1
+            float dy;
+            std::memcpy(&dy, yb, 4);
+            const __m128 dd = _mm_mul_ps(dmin_d, _mm_set1_ps(dy));
+            const __m256i bp = _mm256_madd_epi16(x86_load(yb + q8k_bsums), _mm256_set1_epi16(1));
+            const __m128i bp16 = _mm_packs_epi32(_mm256_castsi256_si128(bp), _mm256_extracti128_si256(bp, 1));
+            const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)), bp16);
+            macc = _mm_fmadd_ps(_mm_shuffle_ps(dd, dd, 0x55), _mm_cvtepi32_ps(msum), macc);
+            const __m256i hbits = QH ? x86_load(x + 16) : _mm256_setzero_si256();
+            __m256i sum_even = _mm256_setzero_si256(), sum_odd = _mm256_setzero_si256();
+            AI_MM_UNROLL
+            for (int g = 0; g < 4; ++g) {
+                const __m256i b = x86_load(x + qs_at + 32 * g);
+                __m256i lo = _mm256_and_si256(b, m4), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
+                if (QH) {
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g), m1), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * g + 1), m1), 4));
+                }
+                const __m256i sc_lo = _mm256_shuffle_epi8(scb, _mm256_set1_epi16(short(0xFF00 | (2 * g))));
+                const __m256i sc_hi = _mm256_shuffle_epi8(scb, _mm256_set1_epi16(short(0xFF00 | (2 * g + 1))));
+                sum_even = _mm256_dpwssd_epi32(sum_even, _mm256_maddubs_epi16(lo, x86_load(yb + q8k_qs + 64 * g)), sc_lo);
+                sum_odd = _mm256_dpwssd_epi32(sum_odd, _mm256_maddubs_epi16(hi, x86_load(yb + q8k_qs + 64 * g + 32)), sc_hi);
+            }
+            const __m256 d_dy = _mm256_broadcastss_ps(dd);
+            acc_even = _mm256_fmadd_ps(d_dy, _mm256_cvtepi32_ps(sum_even), acc_even);
+            acc_odd = _mm256_fmadd_ps(d_dy, _mm256_cvtepi32_ps(sum_odd), acc_odd);
+        }
+        alignas(16) float m[4];
+        _mm_store_ps(m, macc);
+        *y = x86_hsum(_mm256_add_ps(acc_even, acc_odd)) - ((m[0] + m[1]) + (m[2] + m[3]));
+    }
     template <int R, int T>
     static void tile(const unsigned char* w, size_t ws, const unsigned char* a, size_t as, int64_t nb, float* y, int64_t ys) {
+        if constexpr (R == 1 && T == 1) {
+            (void)as, (void)ys;
+            return row1(w, ws, a, nb, y);
+        }
         __m512 acc[R][T], macc[T];
         AI_MM_UNROLL
         for (int t = 0; t < T; ++t) {
@@ -4416,7 +4475,7 @@ struct x86_mm_k4 {
             alignas(64) float m[16];
             _mm512_store_ps(m, macc[t]);
             AI_MM_UNROLL
-            for (int r = 0; r < R; ++r) y[t * ys + r] = _mm512_reduce_add_ps(acc[r][t]) - ((m[4 * r] + m[4 * r + 1]) + (m[4 * r + 2] + m[4 * r + 3]));
+            for (int r = 0; r < R; ++r) y[t * ys + r] = x512_hsum(acc[r][t]) - ((m[4 * r] + m[4 * r + 1]) + (m[4 * r + 2] + m[4 * r + 3]));
         }
     }
 };
