@@ -10042,7 +10042,9 @@ size_t detokenize_stream::flush(char* out, size_t cap) {
 // Memory: a model's matrices are views into the mapped (or caller's) file; only the small 1-D
 // tensors (norms, biases, RoPE factors) are copied, as float, into one block owned by the model. A
 // context allocates everything it will use (KV cache, activations for n_batch tokens, per-thread
-// scratch, the logits row) in one block at creation: decode() never allocates.
+// scratch, the logits row) in one block at creation: decode() never allocates. The scratch pages
+// are written at creation too, so the first decode does not stop for page faults; the KV cache's
+// pages are touched as tokens arrive.
 //
 // Threads: n_threads > 1 starts n_threads - 1 workers at context creation. Work is split by output
 // rows (matrix products) and by attention head; each output element is computed by exactly the
@@ -11358,8 +11360,10 @@ status context::create(const model& mdl, const context_options* opt) {
     advise_huge_pages(a, s->block, s->block_bytes);
     rt_layout lay;
     lay.base = static_cast<uint8_t*>(s->block);
-    carve(lay, s);
-    std::memset(s->logits, 0, (size_t)hp.n_vocab * sizeof(float));
+    const uint64_t scratch_at = carve(lay, s);
+    // The scratch is written by every batch: its pages are touched here, once, so that the first
+    // decode does not stop for page faults (the KV cache fills as tokens arrive and is left alone).
+    std::memset(static_cast<uint8_t*>(s->block) + scratch_at, 0, s->block_bytes - (size_t)scratch_at);
 
 #ifndef AI_NO_THREADS
     if (threads_bytes) {
