@@ -4416,10 +4416,11 @@ struct x86_mm_k4 {
     }
     template <int R, int T>
     static void tile(const unsigned char* w, size_t ws, const unsigned char* a, size_t as, int64_t nb, float* y, int64_t ys) {
-        if constexpr (T == 1) {
-            (void)as, (void)ys;
-            return rows<R>(w, ws, a, nb, y);
-        }
+        if constexpr (T == 1) rows<R>(w, ws, a, nb, y);
+        else tile_wide<R, T>(w, ws, a, as, nb, y, ys);
+    }
+    template <int R, int T>
+    static void tile_wide(const unsigned char* w, size_t ws, const unsigned char* a, size_t as, int64_t nb, float* y, int64_t ys) {
         __m512 acc[R][T], macc[T];
         AI_MM_UNROLL
         for (int t = 0; t < T; ++t) {
