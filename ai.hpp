@@ -4310,16 +4310,17 @@ inline void x86_mm_prefetch(const unsigned char* x, size_t bytes, int64_t i, int
     const unsigned char* p = x + step;
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + o, _MM_HINT_T0);
 }
-// Decode tiles of R > 1 rows (one token): the next tile's rows, at the place this row is read now,
-// into L2 (the Q4_0 / Q8_0 drivers' scheme). Q4_K rows from a 1 GB matrix, 4 rows: 9.6-9.7 ->
-// 10.9-11.3 GB/s against one row with x86_mm_prefetch<1>.
-template <int R>
-inline void x86_mm_prefetch_decode(const unsigned char* x, size_t bytes, int64_t i, int64_t nb, size_t ws) {
-    if constexpr (R == 1) {
-        x86_mm_prefetch<1>(x, bytes, i, nb, ws);
-    } else {
+// The prefetch of an R x T tile. Decode tiles of R > 1 rows (T = 1): the next tile's rows, at the
+// place this row is read now, into L2 (the Q4_0 / Q8_0 drivers' scheme; Q4_K rows from a 1 GB
+// matrix, 4 rows: 9.6-9.7 -> 10.9-11.3 GB/s against one row with x86_mm_prefetch<1>); the rest as
+// x86_mm_prefetch.
+template <int R, int T>
+inline void x86_mm_prefetch_tile(const unsigned char* x, size_t bytes, int64_t i, int64_t nb, size_t ws) {
+    if constexpr (T == 1 && R > 1) {
         (void)i, (void)nb;
         for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(x + (size_t)R * ws + o), _MM_HINT_T1);
+    } else {
+        x86_mm_prefetch<R>(x, bytes, i, nb, ws);
     }
 }
 #endif
@@ -4403,7 +4404,7 @@ struct x86_mm_k4 {
             AI_MM_UNROLL
             for (int r = 0; r < R; ++r) {
                 const unsigned char* x = w + (size_t)r * ws + (size_t)i * bytes;
-                x86_mm_prefetch_decode<R>(x, bytes, i, nb, ws);
+                x86_mm_prefetch_tile<R, 1>(x, bytes, i, nb, ws);
                 row_block(x, a + (size_t)i * sizeof(block_q8_k), acc[r]);
             }
         }
@@ -4532,8 +4533,7 @@ struct x86_mm_q6_k {
             AI_MM_UNROLL
             for (int r = 0; r < R; ++r) {
                 const unsigned char* x = w + (size_t)r * ws + (size_t)i * sizeof(block_q6_k);
-                if constexpr (T == 1) x86_mm_prefetch_decode<R>(x, sizeof(block_q6_k), i, nb, ws);
-                else x86_mm_prefetch<R>(x, sizeof(block_q6_k), i, nb, ws);
+                x86_mm_prefetch_tile<R, T>(x, sizeof(block_q6_k), i, nb, ws);
                 __m512i q[4];  // q[c]: elements 64c .. 64c+63 in order, 0..63
                 AI_MM_UNROLL
                 for (int h = 0; h < 2; ++h) {
@@ -4610,8 +4610,7 @@ struct x86_mm_k4 {
             AI_MM_UNROLL
             for (int r = 0; r < R; ++r) {
                 const unsigned char* x = w + (size_t)r * ws + (size_t)i * bytes;
-                if constexpr (T == 1) x86_mm_prefetch_decode<R>(x, bytes, i, nb, ws);
-                else x86_mm_prefetch<R>(x, bytes, i, nb, ws);
+                x86_mm_prefetch_tile<R, T>(x, bytes, i, nb, ws);
                 uint32_t u[3], s[4];  // k4 unpacking (see block_q4_k): bytes sc0..7, m0..7
                 std::memcpy(u, x + 4, 12);
                 s[0] = u[0] & 0x3f3f3f3f;
@@ -4669,8 +4668,7 @@ struct x86_mm_q6_k {
             AI_MM_UNROLL
             for (int r = 0; r < R; ++r) {
                 const unsigned char* x = w + (size_t)r * ws + (size_t)i * sizeof(block_q6_k);
-                if constexpr (T == 1) x86_mm_prefetch_decode<R>(x, sizeof(block_q6_k), i, nb, ws);
-                else x86_mm_prefetch<R>(x, sizeof(block_q6_k), i, nb, ws);
+                x86_mm_prefetch_tile<R, T>(x, sizeof(block_q6_k), i, nb, ws);
                 const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 192));
                 const __m256i scales = _mm256_broadcastsi128_si256(sc8);
                 const __m256i sc32 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 5);  // the -32 of q - 32, with -bsums

@@ -313,15 +313,11 @@ def markdown(rows, pps, tg):
             cells += [fmt(a, d), fmt(b, d), f"{q:.2f}" if q is not None else "—"]
         roof = r["roofline_tok_s"]
         ta, tb = m["ours"].get(f"tg{tg}"), m["llama"].get(f"tg{tg}")
-        cells += [f"{r['bandwidth_gb_s']:.1f}", f"{roof:.1f}",
-                  f"{100 * ta['median'] / roof:.0f}%" if ta else "—", f"{100 * tb['median'] / roof:.0f}%" if tb else "—"]
-        rt = r.get("roofline_token_size_tok_s")
-        if rt:
-            cells += [f"{r['bandwidth_token_size']['gb_s']:.1f}",
-                      (f"{100 * ta['median'] / rt:.0f}%" if ta else "—") + " / " + (f"{100 * tb['median'] / rt:.0f}%" if tb else "—")]
-        else:
-            cells += ["—", "—"]
-        cells += [f"{m['ours']['peak_rss_mb']:.0f}", f"{m['llama']['peak_rss_mb']:.0f}"]
+        rt = r["roofline_token_size_tok_s"]
+        pct = lambda x, roofline: f"{100 * x['median'] / roofline:.0f}%" if x else "—"
+        cells += [f"{r['bandwidth_gb_s']:.1f}", f"{roof:.1f}", pct(ta, roof), pct(tb, roof),
+                  f"{r['bandwidth_token_size']['gb_s']:.1f}", pct(ta, rt) + " / " + pct(tb, rt),
+                  f"{m['ours']['peak_rss_mb']:.0f}", f"{m['llama']['peak_rss_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
