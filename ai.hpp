@@ -3380,9 +3380,8 @@ inline void mm_by_rows(vec_dot_fn dot, const void* w, size_t ws, int64_t nr, con
 // R rows (S, or 1 for the rows left over) and prefetches each row's successor (ws bytes on, the
 // same part's next row). Which rows share a tile does not change any row's result.
 constexpr int decode_part_count = 8;
-template <class Tile>
+template <int S = decode_part_count, class Tile>
 inline void decode_parts(const unsigned char* w, size_t ws, int64_t nr, float* y, Tile&& tile) {
-    constexpr int S = decode_part_count;
     const int64_t per = nr / S;
     float out[S];
     for (int64_t k = 0; k < per; ++k) {
@@ -5711,25 +5710,27 @@ inline void x512_mm_q8_0_rows(const unsigned char* w, size_t rs, size_t ahead, c
     }
     for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
 }
-// Each token in turn, a row from each of decode_part_count parts at a time (decode_parts).
+// Each token in turn, a row from each of S parts at a time (decode_parts).
 // rows(std::integral_constant<int, R>) gives the R-row kernel.
-template <class Rows>
+template <int S, class Rows>
 inline void x512_mm_rows_walk(Rows rows, const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t nb, float* y, int64_t ys) {
     for (int64_t t = 0; t < nt; ++t) {
         const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
-        decode_parts(static_cast<const unsigned char*>(w), ws, nr, y + t * ys, [&](auto r, const unsigned char* wr, size_t rs, float* out) {
+        decode_parts<S>(static_cast<const unsigned char*>(w), ws, nr, y + t * ys, [&](auto r, const unsigned char* wr, size_t rs, float* out) {
             rows(r)(wr, rs, ws, x, nb, out);
         });
     }
 }
 template <> inline void x512_mm_dequant<(int)tensor_type::q8_0>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
                                                                 int64_t n, float* y, int64_t ys) {
-    x512_mm_rows_walk([](auto r) { return x512_mm_q8_0_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk, y, ys);
+    x512_mm_rows_walk<decode_part_count>([](auto r) { return x512_mm_q8_0_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk, y, ys);
 }
 // Q6_K (the output matrix of llama.cpp's Q4_0 and Q4_K_M files): (d * sc) * (q - 32) is exact in
 // float (11 + 8 + 6 significant bits), so as for Q8_0 the weights go straight into the FMAs, R rows
 // at a time. A block's 256 six-bit values are assembled as bytes (64 per instruction) in an L1
-// buffer, and widened 16 at a time from there. Same bits as the generic loop.
+// buffer, and widened 16 at a time from there. Same bits as the generic loop. Compute-bound (~12
+// GB/s from L2, ~9 from memory), so 4 rows side by side: 8 read 16% slower from L2 (a small
+// model's output matrix can sit in a large L3) and no faster from memory.
 template <int R>
 inline void x512_mm_q6_k_rows(const unsigned char* w, size_t rs, size_t ahead, const float* x, int64_t nb, float* y) {
     const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30), k32 = _mm512_set1_epi8(32);
@@ -5771,7 +5772,7 @@ inline void x512_mm_q6_k_rows(const unsigned char* w, size_t rs, size_t ahead, c
 }
 template <> inline void x512_mm_dequant<(int)tensor_type::q6_k>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
                                                                 int64_t n, float* y, int64_t ys) {
-    x512_mm_rows_walk([](auto r) { return x512_mm_q6_k_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk_k, y, ys);
+    x512_mm_rows_walk<4>([](auto r) { return x512_mm_q6_k_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk_k, y, ys);
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

@@ -2,11 +2,14 @@
 // (every weight is read once per token). Built and run by bench/compare.py:
 //
 //   g++ -O2 -march=native -std=c++17 -pthread bench/bandwidth.cpp -o bandwidth
-//   bandwidth [--mb 2048] [--threads 1,2] [--passes 7] [--huge]
+//   bandwidth [--mb 2048] [--threads 1,2] [--passes 7] [--huge] [--streams 8]
 //
 // Streams a sum over a buffer much larger than the last-level cache, split in equal contiguous
-// slices, one per thread (as a matrix-vector product splits its rows). Prints one JSON object:
-//   {"buffer_mb":M,"passes":P,"huge":B,"results":[{"threads":T,"gb_s":median,"min":..,"max":..}]}
+// slices, one per thread (as a matrix-vector product splits its rows), each slice read as
+// --streams contiguous parts side by side, 256 bytes from each in turn: how ai.hpp's decode reads a
+// matrix (decode_parts), and the fastest way one core reads here (one stream: ~12 GB/s, 4-8
+// streams: ~14-15.5 on this VM). Prints one JSON object:
+//   {"buffer_mb":M,"passes":P,"huge":B,"streams":S,"results":[{"threads":T,"gb_s":median,"min":..,"max":..}]}
 // --huge asks for 2 MiB pages (madvise; a hint): the pages `ai --no-mmap` reads weights from.
 // GB is 1e9 bytes. The first pass is a warm-up (page faults, frequency ramp) and is not counted.
 #include <algorithm>
@@ -27,17 +30,20 @@ namespace {
 
 typedef uint64_t v4u64 __attribute__((vector_size(32)));
 
-// Four independent accumulators so the loads, not the add chain, set the pace.
-uint64_t sum_slice(const v4u64* p, size_t n) {
+// Four independent accumulators so the loads, not the add chain, set the pace. The slice is read
+// as `streams` parts side by side, 256 bytes (8 vectors) of each in turn; the rest at the end.
+uint64_t sum_slice(const v4u64* p, size_t n, int streams) {
     v4u64 a = {0, 0, 0, 0}, b = a, c = a, d = a;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a += p[i];
-        b += p[i + 1];
-        c += p[i + 2];
-        d += p[i + 3];
-    }
-    for (; i < n; ++i) a += p[i];
+    const size_t chunk = 8, per = n / (size_t)streams / chunk * chunk;
+    for (size_t i = 0; i < per; i += chunk)
+        for (int s = 0; s < streams; ++s) {
+            const v4u64* q = p + (size_t)s * per + i;
+            a += q[0] + q[4];
+            b += q[1] + q[5];
+            c += q[2] + q[6];
+            d += q[3] + q[7];
+        }
+    for (size_t i = per * (size_t)streams; i < n; ++i) a += p[i];
     const v4u64 s = a + b + c + d;
     return s[0] + s[1] + s[2] + s[3];
 }
@@ -64,17 +70,19 @@ int main(int argc, char** argv) {
     int passes = 7;
     std::vector<int> threads = {1, 2};
     bool huge = false;  // --huge: ask Linux for 2 MiB pages (what `ai --no-mmap` reads its weights from)
+    int streams = 8;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--huge") { huge = true; continue; }
         const char* v = i + 1 < argc ? argv[++i] : nullptr;
-        if (!v) { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N] [--huge]\n"); return 2; }
+        if (!v) { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N] [--huge] [--streams N]\n"); return 2; }
         if (a == "--mb") mb = (size_t)std::strtoull(v, nullptr, 10);
         else if (a == "--passes") passes = std::atoi(v);
         else if (a == "--threads") threads = parse_list(v);
-        else { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N] [--huge]\n"); return 2; }
+        else if (a == "--streams") streams = std::atoi(v);
+        else { std::fprintf(stderr, "usage: bandwidth [--mb N] [--threads 1,2] [--passes N] [--huge] [--streams N]\n"); return 2; }
     }
-    if (mb < 1 || passes < 1 || threads.empty()) { std::fprintf(stderr, "error: bad arguments (bandwidth)\n"); return 2; }
+    if (mb < 1 || passes < 1 || threads.empty() || streams < 1 || streams > 64) { std::fprintf(stderr, "error: bad arguments (bandwidth)\n"); return 2; }
 
     const size_t bytes = mb << 20;
     const size_t n = bytes / sizeof(v4u64);
@@ -86,7 +94,7 @@ int main(int argc, char** argv) {
 #endif
     std::memset(buf, 1, n * sizeof(v4u64));  // touch every page: no page faults in the timed passes
 
-    std::printf("{\"buffer_mb\":%zu,\"passes\":%d,\"huge\":%s,\"results\":[", mb, passes, huge ? "true" : "false");
+    std::printf("{\"buffer_mb\":%zu,\"passes\":%d,\"huge\":%s,\"streams\":%d,\"results\":[", mb, passes, huge ? "true" : "false", streams);
     uint64_t sink = 0;
     for (size_t ti = 0; ti < threads.size(); ++ti) {
         const int T = threads[ti];
@@ -102,7 +110,7 @@ int main(int argc, char** argv) {
                     const size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
                     ready.fetch_add(1);
                     while (!go.load(std::memory_order_acquire)) {}
-                    sums[(size_t)t] = sum_slice(buf + lo, hi - lo);
+                    sums[(size_t)t] = sum_slice(buf + lo, hi - lo, streams);
                 });
             }
             while (ready.load() < T) {}
