@@ -10928,7 +10928,8 @@ struct rt_mm_job {
     int64_t tilebuf_floats = 0;   // rt_mm_chunk_rows × n_batch
 };
 
-// Rows per tile-kernel call: a multiple of the AVX-512 tile's 6 rows and of AMX's 16.
+// Rows per tile-kernel call in a batch (one token: all of a task's rows, see rt_mm_task): a
+// multiple of the AVX-512 tile's 6 rows and of AMX's 16.
 constexpr int64_t rt_mm_chunk_rows = 48;
 
 // Tile results [tn, nr] (tokens t0.., rows r0..) into y: plus the bias, plus y itself when the
