@@ -4282,13 +4282,14 @@ template <class K, int RMAX, int TMAX, int R>
 inline void mm_tile_t(int tt, const unsigned char* w, size_t ws, const unsigned char* a, size_t as, int64_t nb,
                       float* y, int64_t ys) {
     if constexpr (TMAX >= 1) {
+        const size_t ahead = (size_t)R * ws;  // the next tile's rows
         switch (tt) {
-        case 1: K::template tile<R, 1>(w, ws, (size_t)R * ws, a, as, nb, y, ys); break;
-        case 2: if constexpr (TMAX >= 2) K::template tile<R, 2>(w, ws, (size_t)R * ws, a, as, nb, y, ys); break;
-        case 3: if constexpr (TMAX >= 3) K::template tile<R, 3>(w, ws, (size_t)R * ws, a, as, nb, y, ys); break;
-        case 4: if constexpr (TMAX >= 4) K::template tile<R, 4>(w, ws, (size_t)R * ws, a, as, nb, y, ys); break;
-        case 5: if constexpr (TMAX >= 5) K::template tile<R, 5>(w, ws, (size_t)R * ws, a, as, nb, y, ys); break;
-        case 6: if constexpr (TMAX >= 6) K::template tile<R, 6>(w, ws, (size_t)R * ws, a, as, nb, y, ys); break;
+        case 1: K::template tile<R, 1>(w, ws, ahead, a, as, nb, y, ys); break;
+        case 2: if constexpr (TMAX >= 2) K::template tile<R, 2>(w, ws, ahead, a, as, nb, y, ys); break;
+        case 3: if constexpr (TMAX >= 3) K::template tile<R, 3>(w, ws, ahead, a, as, nb, y, ys); break;
+        case 4: if constexpr (TMAX >= 4) K::template tile<R, 4>(w, ws, ahead, a, as, nb, y, ys); break;
+        case 5: if constexpr (TMAX >= 5) K::template tile<R, 5>(w, ws, ahead, a, as, nb, y, ys); break;
+        case 6: if constexpr (TMAX >= 6) K::template tile<R, 6>(w, ws, ahead, a, as, nb, y, ys); break;
         default: break;
         }
     }
@@ -10747,8 +10748,7 @@ struct context::state {
     int32_t n_slots = 1;
     float* rowbuf = nullptr;  // (n_slots) × [rowbuf_floats]  dequantized weight rows (at least one)
     int64_t rowbuf_floats = 0;  // max(max_cols, 8192): 32 KiB, a chunk of rows that stays in L1
-    float* tilebuf = nullptr; // (n_slots) × [tilebuf_floats]  tile-kernel results
-    int64_t tilebuf_floats = 0;  // rt_mm_chunk_rows × n_batch
+    float* tilebuf = nullptr; // (n_slots) × [rt_mm_chunk_rows × n_batch]  tile-kernel results
     int64_t max_cols = 0;
     // The input of a matrix product in the activation formats its weights' kernels want: q8_0,
     // q8_1, q8_k (rt_act_index); each [n_batch] rows of up to max_cols elements, or nullptr when
@@ -11124,7 +11124,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
     mm.rowbuf = rowbuf;
     mm.rowbuf_stride = rowbuf_floats;
     mm.tilebuf = tilebuf;
-    mm.tilebuf_floats = tilebuf_floats;
+    mm.tilebuf_floats = rt_mm_chunk_rows * (int64_t)n_batch;
     mm.n_tok = n;
     // 8-bit inputs in the layers unless f32 is asked for; in the output matrix only with q8.
     const bool int8_layers = this->matmul != matmul_input::f32;
@@ -11339,7 +11339,7 @@ status context::create(const model& mdl, const context_options* opt) {
             s->k_cache = kc; s->v_cache = vc;
             s->x = bufs[0]; s->xn = bufs[1]; s->q = bufs[2]; s->k = bufs[3]; s->v = bufs[4];
             s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
-            s->rowbuf = rb; s->tilebuf = tb; s->tilebuf_floats = rt_mm_chunk_rows * (int64_t)B; s->scores = sc; s->att_k = ak; s->att_v = av;
+            s->rowbuf = rb; s->tilebuf = tb; s->scores = sc; s->att_k = ak; s->att_v = av;
             for (int i = 0; i < 3; ++i) s->actq[i] = aq[i];
         }
         return kv_end;
