@@ -2953,12 +2953,19 @@ AI_VEC_DOT_TABLE(simd)
 // 32-element block (or K-quant chunk) per register, u8 x s8 products summed in int32 lanes
 // (vpdpbusd with AVX512-VNNI, else maddubs + madd: no saturation, since every unsigned operand is
 // at most 63 or comes from the abs/sign trick and the activations lie in -127..127), the block's
-// scale applied in float with FMA. Elsewhere (SSE-only x86, NEON, AI_NO_SIMD) they run the
-// ai::ref code. Whole rows only: n is a multiple of the block size, so there is no tail.
+// scale applied in float with FMA. On AArch64 the NEON kernels further below do the same sums;
+// elsewhere (SSE-only x86, 32-bit Arm, AI_NO_SIMD) they run the ai::ref code. Whole rows only: n
+// is a multiple of the block size, so there is no tail.
 #if AI_HAVE_XSIMD && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define AI_X86_INT8 1
 #else
 #define AI_X86_INT8 0
+#endif
+#if AI_HAVE_XSIMD && defined(__aarch64__) && defined(__ARM_NEON)
+#define AI_NEON_INT8 1
+#include <arm_neon.h>
+#else
+#define AI_NEON_INT8 0
 #endif
 
 #if AI_X86_INT8
@@ -3344,7 +3351,277 @@ void simd::quantize_act_q8_k(const float* x, void* dst, int64_t n) {
         std::memcpy(out, &b, sizeof b);
     }
 }
-#else   // !AI_X86_INT8: the reference code
+#elif AI_NEON_INT8
+// ---- ai::simd int8 kernels on AArch64 -----------------------------------------------------------
+// The same sums as the x86 kernels above, on 128-bit NEON registers: 16 byte products per step,
+// summed into int32 lanes by sdot where the target has it (Armv8.2 dotprod: -march=armv8.2-a+dotprod
+// or any -mcpu that includes it), else by widening multiplies and pairwise adds (every product fits
+// int16: |w| <= 127 and |a| <= 127, or |w| <= 63 for the K-quants). Integer sums are exact; the
+// float work is one scale per block (32-blocks) or super-block (K-quants).
+namespace detail {
+inline float neon_f16_at(const void* p) {  // an f16 field of a packed block
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return f16_to_f32(h);
+}
+// acc + sums of a[i] * b[i] over groups of 4 signed bytes: 4 int32 lanes.
+inline int32x4_t neon_dot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    return vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b))), vmull_high_s8(a, b));
+#endif
+}
+// 16 bytes of nibbles: elements 0..15 (low nibbles) and 16..31 (high nibbles), as bytes 0..15.
+inline void neon_nibbles(const uint8_t* qs, uint8x16_t* lo, uint8x16_t* hi) {
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vandq_u8(v, vdupq_n_u8(15));
+    *hi = vshrq_n_u8(v, 4);
+}
+// The 32 bits of a little-endian u32: bytes 0xFF where bit j is set, elements 0..15 and 16..31.
+inline void neon_bits32(const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
+    uint32_t v;
+    std::memcpy(&v, qh, 4);
+    const uint8x16_t bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201ull));
+    *lo = vtstq_u8(vcombine_u8(vdup_n_u8((uint8_t)v), vdup_n_u8((uint8_t)(v >> 8))), bit);
+    *hi = vtstq_u8(vcombine_u8(vdup_n_u8((uint8_t)(v >> 16)), vdup_n_u8((uint8_t)(v >> 24))), bit);
+}
+// One 32-block: the weight's 32 integers (lo: elements 0..15, hi: 16..31) against the activation's.
+inline int32x4_t neon_block_dot(int8x16_t lo, int8x16_t hi, const uint8_t* qa) {
+    return neon_dot(neon_dot(vdupq_n_s32(0), lo, vld1q_s8(reinterpret_cast<const int8_t*>(qa))), hi,
+                    vld1q_s8(reinterpret_cast<const int8_t*>(qa) + 16));
+}
+}  // namespace detail
+
+// 32-blocks: acc += (dw * da) * (int32 lanes of the block); UNPACK sets int8x16_t lo, hi from x.
+#define AI_NEON_BLOCK_LOOP(WBLOCK, ABLOCK, UNPACK, EXTRA)                                        \
+    const uint8_t* wp = static_cast<const uint8_t*>(w);                                         \
+    const uint8_t* ap = static_cast<const uint8_t*>(a);                                         \
+    float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);                                   \
+    float extra = 0;                                                                            \
+    (void)extra;                                                                                \
+    for (int64_t i = 0; i < n / detail::qk; ++i) {                                              \
+        const uint8_t* x = wp + (size_t)i * sizeof(detail::WBLOCK);                             \
+        const uint8_t* y = ap + (size_t)i * sizeof(detail::ABLOCK);                             \
+        int8x16_t lo, hi;                                                                       \
+        UNPACK;                                                                                 \
+        const float d = detail::neon_f16_at(x + offsetof(detail::WBLOCK, d)) *                  \
+                        detail::neon_f16_at(y + offsetof(detail::ABLOCK, d));                   \
+        const float32x4_t lanes = vcvtq_f32_s32(detail::neon_block_dot(lo, hi, y + offsetof(detail::ABLOCK, qs))); \
+        if (i & 1) acc1 = vfmaq_n_f32(acc1, lanes, d);                                          \
+        else acc0 = vfmaq_n_f32(acc0, lanes, d);                                                \
+        EXTRA;                                                                                  \
+    }                                                                                           \
+    return vaddvq_f32(vaddq_f32(acc0, acc1)) + extra;
+
+float simd::vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n) {
+    AI_NEON_BLOCK_LOOP(block_q4_0, block_q8_0, {
+        uint8x16_t l; uint8x16_t h;
+        detail::neon_nibbles(x + 2, &l, &h);
+        lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(8));
+        hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(8));
+    }, (void)0)
+}
+float simd::vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n) {
+    AI_NEON_BLOCK_LOOP(block_q4_1, block_q8_1, {
+        uint8x16_t l; uint8x16_t h;
+        detail::neon_nibbles(x + 4, &l, &h);
+        lo = vreinterpretq_s8_u8(l);
+        hi = vreinterpretq_s8_u8(h);
+    }, extra += detail::neon_f16_at(x + 2) * detail::neon_f16_at(y + 2))
+}
+float simd::vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n) {
+    // q - 16 as a byte: the nibble, with 0xF0 or-ed in where the fifth bit is clear
+    AI_NEON_BLOCK_LOOP(block_q5_0, block_q8_0, {
+        uint8x16_t l; uint8x16_t h; uint8x16_t bl; uint8x16_t bh;
+        detail::neon_nibbles(x + 6, &l, &h);
+        detail::neon_bits32(x + 2, &bl, &bh);
+        lo = vreinterpretq_s8_u8(vorrq_u8(l, vbicq_u8(vdupq_n_u8(0xF0), bl)));
+        hi = vreinterpretq_s8_u8(vorrq_u8(h, vbicq_u8(vdupq_n_u8(0xF0), bh)));
+    }, (void)0)
+}
+float simd::vec_dot_q5_1_q8_1(const void* w, const void* a, int64_t n) {
+    AI_NEON_BLOCK_LOOP(block_q5_1, block_q8_1, {
+        uint8x16_t l; uint8x16_t h; uint8x16_t bl; uint8x16_t bh;
+        detail::neon_nibbles(x + 8, &l, &h);
+        detail::neon_bits32(x + 4, &bl, &bh);
+        lo = vreinterpretq_s8_u8(vorrq_u8(l, vandq_u8(bl, vdupq_n_u8(16))));
+        hi = vreinterpretq_s8_u8(vorrq_u8(h, vandq_u8(bh, vdupq_n_u8(16))));
+    }, extra += detail::neon_f16_at(x + 2) * detail::neon_f16_at(y + 2))
+}
+float simd::vec_dot_q8_0_q8_0(const void* w, const void* a, int64_t n) {
+    AI_NEON_BLOCK_LOOP(block_q8_0, block_q8_0, {
+        lo = vld1q_s8(reinterpret_cast<const int8_t*>(x + 2));
+        hi = vld1q_s8(reinterpret_cast<const int8_t*>(x + 18));
+    }, (void)0)
+}
+float simd::vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n) {
+    const int8x16_t table = vld1q_s8(detail::kvalues_iq4nl);
+    AI_NEON_BLOCK_LOOP(block_iq4_nl, block_q8_0, {
+        uint8x16_t l; uint8x16_t h;
+        detail::neon_nibbles(x + 2, &l, &h);
+        lo = vqtbl1q_s8(table, l);
+        hi = vqtbl1q_s8(table, h);
+    }, (void)0)
+}
+#undef AI_NEON_BLOCK_LOOP
+
+// K-quants: per super-block, the int32 sum over sub-blocks of scale * (q . a), scaled once by
+// d * dy; the mins (Q2_K, Q4_K, Q5_K) come from Q8_K's bsums, as in ref.
+namespace detail {
+// Sum of the 4 lanes of a 16-element (or 32-element) sub-block's products.
+inline int neon_sub_dot(int8x16_t q, const int8_t* a) { return vaddvq_s32(neon_dot(vdupq_n_s32(0), q, vld1q_s8(a))); }
+inline int neon_sub_dot32(int8x16_t q0, int8x16_t q1, const int8_t* a) {
+    return vaddvq_s32(neon_dot(neon_dot(vdupq_n_s32(0), q0, vld1q_s8(a)), q1, vld1q_s8(a + 16)));
+}
+// Q2_K and Q3_K: the 2-bit field s (0..3) of 32 bytes of qs, as two 16-byte halves.
+inline void neon_crumbs(const uint8_t* qs, int s, uint8x16_t* lo, uint8x16_t* hi) {
+    const int8x16_t shift = vdupq_n_s8((int8_t)(-2 * s));  // a negative left shift shifts right
+    *lo = vandq_u8(vshlq_u8(vld1q_u8(qs), shift), vdupq_n_u8(3));
+    *hi = vandq_u8(vshlq_u8(vld1q_u8(qs + 16), shift), vdupq_n_u8(3));
+}
+// Q4_K and Q5_K: one super-block's d * dy * isum; *msum gets the mins' sum. qh == nullptr: Q4_K.
+inline float neon_dot_k4(const uint8_t* x, const uint8_t* qs, const uint8_t* qh, const uint8_t* y, float* mins) {
+    float dy;
+    std::memcpy(&dy, y, 4);
+    const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+    int16_t bsums[16];
+    std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+    uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
+    if (qh) h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+    int isum = 0, msum = 0;
+    for (int g = 0; g < 4; ++g) {
+        const uint8x16_t b0 = vld1q_u8(qs + 32 * g), b1 = vld1q_u8(qs + 32 * g + 16);
+        for (int half = 0; half < 2; ++half) {
+            const int j = 2 * g + half;
+            uint8x16_t q0 = half ? vshrq_n_u8(b0, 4) : vandq_u8(b0, vdupq_n_u8(15));
+            uint8x16_t q1 = half ? vshrq_n_u8(b1, 4) : vandq_u8(b1, vdupq_n_u8(15));
+            if (qh) {
+                const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << j)), sixteen = vdupq_n_u8(16);
+                q0 = vorrq_u8(q0, vandq_u8(vtstq_u8(h0, bit), sixteen));
+                q1 = vorrq_u8(q1, vandq_u8(vtstq_u8(h1, bit), sixteen));
+            }
+            uint8_t sc, m;
+            unpack_scale_min_k4(j, x + 4, &sc, &m);
+            isum += sc * neon_sub_dot32(vreinterpretq_s8_u8(q0), vreinterpretq_s8_u8(q1), q8 + 32 * j);
+            msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
+        }
+    }
+    *mins += dy * neon_f16_at(x + 2) * float(msum);
+    return dy * neon_f16_at(x) * float(isum);
+}
+}  // namespace detail
+
+float simd::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) {
+    const uint8_t* xs = static_cast<const uint8_t*>(w);
+    const uint8_t* ys = static_cast<const uint8_t*>(a);
+    float sum = 0, sum_m = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q2_k);
+        const uint8_t* y = ys + (size_t)i * sizeof(detail::block_q8_k);
+        float dy;
+        std::memcpy(&dy, y, 4);
+        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 16; ++j) msum += (x[j] >> 4) * bsums[j];
+        for (int h = 0; h < 2; ++h)
+            for (int s = 0; s < 4; ++s) {
+                uint8x16_t lo, hi;
+                detail::neon_crumbs(x + 16 + 32 * h, s, &lo, &hi);
+                const int j = 8 * h + 2 * s;  // sub-blocks j (l < 16) and j + 1
+                isum += (x[j] & 15) * detail::neon_sub_dot(vreinterpretq_s8_u8(lo), q8 + 16 * j);
+                isum += (x[j + 1] & 15) * detail::neon_sub_dot(vreinterpretq_s8_u8(hi), q8 + 16 * j + 16);
+            }
+        sum += dy * detail::neon_f16_at(x + 80) * float(isum);
+        sum_m += dy * detail::neon_f16_at(x + 82) * float(msum);
+    }
+    return sum - sum_m;
+}
+float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
+    const uint8_t* xs = static_cast<const uint8_t*>(w);
+    const uint8_t* ys = static_cast<const uint8_t*>(a);
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q3_k);
+        const uint8_t* y = ys + (size_t)i * sizeof(detail::block_q8_k);
+        float dy;
+        std::memcpy(&dy, y, 4);
+        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+        const uint8x16_t hm0 = vld1q_u8(x), hm1 = vld1q_u8(x + 16);
+        int isum = 0;
+        for (int h = 0; h < 2; ++h)
+            for (int s = 0; s < 4; ++s) {
+                uint8x16_t lo, hi;
+                detail::neon_crumbs(x + 32 + 32 * h, s, &lo, &hi);
+                // q - 4: the low 2 bits, plus 4 where the third bit is set, minus 4
+                const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << (4 * h + s))), four = vdupq_n_u8(4);
+                const int8x16_t q0 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vandq_u8(vtstq_u8(hm0, bit), four))), vdupq_n_s8(4));
+                const int8x16_t q1 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(hi, vandq_u8(vtstq_u8(hm1, bit), four))), vdupq_n_s8(4));
+                const int j = 8 * h + 2 * s;
+                isum += (detail::q3_k_scale(x + 96, j) - 32) * detail::neon_sub_dot(q0, q8 + 16 * j);
+                isum += (detail::q3_k_scale(x + 96, j + 1) - 32) * detail::neon_sub_dot(q1, q8 + 16 * j + 16);
+            }
+        sum += dy * detail::neon_f16_at(x + 108) * float(isum);
+    }
+    return sum;
+}
+float simd::vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n) {
+    const uint8_t* xs = static_cast<const uint8_t*>(w);
+    const uint8_t* ys = static_cast<const uint8_t*>(a);
+    float sum = 0, sum_m = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q4_k);
+        sum += detail::neon_dot_k4(x, x + 16, nullptr, ys + (size_t)i * sizeof(detail::block_q8_k), &sum_m);
+    }
+    return sum - sum_m;
+}
+float simd::vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n) {
+    const uint8_t* xs = static_cast<const uint8_t*>(w);
+    const uint8_t* ys = static_cast<const uint8_t*>(a);
+    float sum = 0, sum_m = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q5_k);
+        sum += detail::neon_dot_k4(x, x + 48, x + 16, ys + (size_t)i * sizeof(detail::block_q8_k), &sum_m);
+    }
+    return sum - sum_m;
+}
+float simd::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) {
+    const uint8_t* xs = static_cast<const uint8_t*>(w);
+    const uint8_t* ys = static_cast<const uint8_t*>(a);
+    float sum = 0;
+    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
+        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q6_k);
+        const uint8_t* y = ys + (size_t)i * sizeof(detail::block_q8_k);
+        float dy;
+        std::memcpy(&dy, y, 4);
+        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+        const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+        int isum = 0;
+        for (int h = 0; h < 2; ++h) {
+            const uint8x16_t qh0 = vld1q_u8(x + 128 + 32 * h), qh1 = vld1q_u8(x + 128 + 32 * h + 16);
+            for (int k = 0; k < 4; ++k) {
+                const uint8_t* ql = x + 64 * h + 32 * (k % 2);
+                uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
+                l0 = k / 2 ? vshrq_n_u8(l0, 4) : vandq_u8(l0, vdupq_n_u8(15));
+                l1 = k / 2 ? vshrq_n_u8(l1, 4) : vandq_u8(l1, vdupq_n_u8(15));
+                const int8x16_t shift = vdupq_n_s8((int8_t)(-2 * k));
+                const uint8x16_t u0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(vshlq_u8(qh0, shift), vdupq_n_u8(3)), 4));
+                const uint8x16_t u1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(vshlq_u8(qh1, shift), vdupq_n_u8(3)), 4));
+                const int j = 8 * h + 2 * k;  // sub-blocks j (l < 16) and j + 1
+                isum += sc[j] * detail::neon_sub_dot(vsubq_s8(vreinterpretq_s8_u8(u0), vdupq_n_s8(32)), q8 + 16 * j);
+                isum += sc[j + 1] * detail::neon_sub_dot(vsubq_s8(vreinterpretq_s8_u8(u1), vdupq_n_s8(32)), q8 + 16 * j + 16);
+            }
+        }
+        sum += dy * detail::neon_f16_at(x + 208) * float(isum);
+    }
+    return sum;
+}
+void simd::quantize_act_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_0(x, dst, n); }
+void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_1(x, dst, n); }
+void simd::quantize_act_q8_k(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_k(x, dst, n); }
+#else   // neither: the reference code
 float simd::vec_dot_q4_0_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_0_q8_0(w, a, n); }
 float simd::vec_dot_q4_1_q8_1(const void* w, const void* a, int64_t n) { return ref::vec_dot_q4_1_q8_1(w, a, n); }
 float simd::vec_dot_q5_0_q8_0(const void* w, const void* a, int64_t n) { return ref::vec_dot_q5_0_q8_0(w, a, n); }

@@ -16,7 +16,8 @@ trap 'echo "==== setup FAILED in: $phase"' ERR
 # ---- 1. packages ---------------------------------------------------------------------------------
 begin "apt packages"
 pkgs=(g++ clang cmake ninja-build meson pkg-config git libxsimd-dev doctest-dev libstb-dev
-      g++-mingw-w64-x86-64 libclang-rt-14-dev)   # the last: clang's sanitizer/libFuzzer runtime (tests/fuzz.sh)
+      g++-mingw-w64-x86-64 libclang-rt-14-dev    # clang's sanitizer/libFuzzer runtime (tests/fuzz.sh)
+      g++-aarch64-linux-gnu qemu-user)           # the NEON kernels, built and run by tests/arm.sh
 # node/npm and python3 usually come with the machine (not from Debian): only add them if absent.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3 python3-pip)
