@@ -48,7 +48,9 @@
      AI_DISPATCH         [impl] link the dispatch units below and pick the best kernel set for the
                          CPU at run time (CMake's ai::ai and Meson's ai_dep do both by default on
                          x86-64 with GCC/Clang). Without it the kernels are what the implementation
-                         file's own flags allow: baseline x86-64 means SSE2; -march=native the best.
+                         file's own flags allow: baseline x86-64 means SSE2; -march=native the best;
+                         on AArch64, NEON, with sdot when built with +dotprod (e.g. -march=
+                         armv8.2-a+dotprod; tests/arm.sh checks both under qemu).
      AI_DISPATCH_TARGET  compile this file (ai.cpp) as a dispatch unit: only the kernels, in an
                          inline namespace of that name, exported as ai_kernels_<target>() (and
                          ai_kernels_<target>_amx(): the AMX set, nullptr unless built). Targets:
