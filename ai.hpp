@@ -47,10 +47,11 @@
      AI_API              decoration for every declared function (e.g. `static` or dllexport).
      AI_DISPATCH         [impl] link the dispatch units below and pick the best kernel set for the
                          CPU at run time (CMake's ai::ai and Meson's ai_dep do both by default on
-                         x86-64 with GCC/Clang). Without it the kernels are what the implementation
-                         file's own flags allow: baseline x86-64 means SSE2; -march=native the best;
-                         on AArch64, NEON, with sdot when built with +dotprod (e.g. -march=
-                         armv8.2-a+dotprod; tests/arm.sh checks both under qemu).
+                         x86-64 and AArch64 with GCC/Clang). Without it the kernels are what the
+                         implementation file's own flags allow: baseline x86-64 means SSE2,
+                         -march=native the best; on AArch64 NEON, with sdot when built with
+                         +dotprod (e.g. -march=armv8.2-a+dotprod). tests/arm.sh runs the AArch64
+                         builds under qemu.
      AI_DISPATCH_TARGET  compile this file (ai.cpp) as a dispatch unit: only the kernels, in an
                          inline namespace of that name, exported as ai_kernels_<target>() (and
                          ai_kernels_<target>_amx(): the AMX set, nullptr unless built). Targets:
@@ -58,6 +59,8 @@
                            avx512  with those and -mavx512f -mavx512bw -mavx512vl -mavx512dq
                                    -mavx512vnni (on Linux with GCC >= 11 / Clang >= 12 this unit
                                    also holds the "amx" set: AMX code through target attributes)
+                           dotprod with -march=armv8.2-a+dotprod (AArch64: NEON with sdot; chosen
+                                   when Linux's AT_HWCAP says ASIMDDP, or on Apple arm64)
                          Build it at -O1 or more (at -O0 compilers keep out-of-line copies of
                          std::max and the like, which the linker may then share with baseline code).
 
@@ -383,7 +386,7 @@ AI_API bool kernel_set_runs_here(const kernel_set* k);  // this CPU and OS suppo
 AI_API const kernel_set* kernel_set_best();
 AI_API const kernel_set* kernel_set_find(const char* name);  // nullptr when not built in
 // What this CPU offers, as a space-separated list, e.g. "x86-64 sse2 avx avx2 fma f16c avx512f
-// avx512bw avx512vl avx512dq avx512vnni avx512bf16 amx-int8", or "aarch64 neon".
+// avx512bw avx512vl avx512dq avx512vnni avx512bf16 amx-int8", or "aarch64 neon dotprod".
 AI_API const char* cpu_features();
 
 // ================================================================================================
@@ -911,6 +914,9 @@ AI_TARGET_NS_END
 #if defined(__linux__) && defined(__x86_64__)  // asking for the AMX tile state (even without files)
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
+#if defined(__linux__) && defined(__aarch64__)  // the CPU's features as the kernel reports them (sdot)
+#include <sys/auxv.h>
 #endif
 
 #if defined(AI_MALLOC) || defined(AI_FREE)
@@ -6103,6 +6109,10 @@ const kernel_set* simd::kernels() {
     static const char* const name = "avx512";
 #elif AI_X86_INT8
     static const char* const name = "avx2";
+#elif AI_NEON_INT8 && defined(__ARM_FEATURE_DOTPROD)
+    static const char* const name = "dotprod";
+#elif AI_NEON_INT8
+    static const char* const name = "neon";
 #else
     static const char* const name = simd::arch_name();
 #endif
@@ -6145,6 +6155,8 @@ const kernel_set* simd::kernels_amx() { return nullptr; }
 extern "C" const ai::kernel_set* ai_kernels_avx2(void);
 extern "C" const ai::kernel_set* ai_kernels_avx512(void);
 extern "C" const ai::kernel_set* ai_kernels_avx512_amx(void);  // nullptr when its compiler lacked AMX
+#elif defined(AI_DISPATCH) && defined(__aarch64__)
+extern "C" const ai::kernel_set* ai_kernels_dotprod(void);  // NEON with sdot (Armv8.2 dotprod)
 #endif
 
 namespace detail {
@@ -6152,6 +6164,7 @@ struct cpu_caps {
     bool x86 = false, sse2 = false, avx = false, avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false, avx512bf16 = false;
     bool amx_int8 = false, amx_bf16 = false, amx_tile = false, amx_os = false, aarch64 = false, neon = false;
+    bool dotprod = false;  // AArch64 sdot / udot (FEAT_DotProd)
 };
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 inline void cpu_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
@@ -6206,6 +6219,11 @@ inline cpu_caps cpu_detect() {
     }
 #elif defined(__aarch64__) || defined(_M_ARM64)
     c.aarch64 = c.neon = true;  // Advanced SIMD is part of every AArch64 CPU
+#if defined(__ARM_FEATURE_DOTPROD) || defined(__APPLE__)  // built for it, or any Apple arm64 (M1 on)
+    c.dotprod = true;
+#elif defined(__linux__)
+    c.dotprod = (getauxval(AT_HWCAP) >> 20) & 1;  // HWCAP_ASIMDDP
+#endif
 #endif
     return c;
 }
@@ -6229,6 +6247,7 @@ inline bool cpu_runs_set(const char* name) {
     if (std::strcmp(name, "amx") == 0) return avx512 && c.avx512bf16 && c.amx_int8 && c.amx_bf16 && c.amx_tile && c.amx_os && cpu_amx_granted();
     if (std::strcmp(name, "avx512") == 0) return avx512;
     if (std::strcmp(name, "avx2") == 0) return c.avx2 && c.fma && c.f16c;
+    if (std::strcmp(name, "dotprod") == 0) return c.dotprod;
     return true;
 }
 // Best first: the sets built in, dispatch sets only when they add one the baseline lacks.
@@ -6251,6 +6270,8 @@ struct kernel_registry {
             add(ai_kernels_avx512(), cpu_runs_set("avx512"));
             if (std::strcmp(own, "avx2") != 0) add(ai_kernels_avx2(), cpu_runs_set("avx2"));
         }
+#elif defined(AI_DISPATCH) && defined(__aarch64__)
+        add(ai_kernels_dotprod(), cpu_runs_set("dotprod"));  // a build made with +dotprod keeps one of the two
 #endif
         if (const kernel_set* amx = simd::kernels_amx()) add(amx, cpu_runs_set("amx"));
         add(simd::kernels(), true);  // compiled for this translation unit's flags: runs by construction
@@ -6295,7 +6316,7 @@ const char* cpu_features() {
                 {c.x86, "x86-64"}, {c.sse2, "sse2"}, {c.avx, "avx"}, {c.avx2, "avx2"}, {c.fma, "fma"}, {c.f16c, "f16c"},
                 {c.avx512f, "avx512f"}, {c.avx512bw, "avx512bw"}, {c.avx512vl, "avx512vl"}, {c.avx512dq, "avx512dq"},
                 {c.avx512vnni, "avx512vnni"}, {c.avx512bf16, "avx512bf16"}, {c.amx_int8, "amx-int8"},
-                {c.aarch64, "aarch64"}, {c.neon, "neon"}};
+                {c.aarch64, "aarch64"}, {c.neon, "neon"}, {c.dotprod, "dotprod"}};
             size_t at = 0;
             for (const auto& f : all) {
                 if (!f.on) continue;
