@@ -10,7 +10,12 @@
 #                    default dotprod
 #   -cpu cortex-a53  (Raspberry Pi 3) has not: dotprod listed but not run (it would fault);
 #                    default neon
-# and `ai info --cpu --json`, built the same way, must name that default on each.
+# and `ai info --cpu --json`, built the same way, must name that default on each. With llama.cpp's
+# oracle at hand (AI_ORACLE, LLAMA_BINS and AI_MAKE_MODEL set, as ctest sets them), the AArch64
+# programs also face the peer on both CPUs: tests/check_runtime_peer.py --no-real (random-weight
+# llama / qwen2 / qwen3 models in F32 ... Q2_K, logits against llama.cpp's by its KL rules, 1 and
+# 2 threads bit-identical) through runtime_tool, and tests/check_run_cli.py (stories260K: the
+# golden greedy ids, logits against llama.cpp) through ai.
 #
 #   bash tests/arm.sh                           # everything (~1.5 min)
 #   AI_ARM_CASES='*vec_dot*' bash tests/arm.sh  # doctest's -tc filter
@@ -57,7 +62,16 @@ t0=$(date +%s)
     fail "build of ai_tests" "$work/build.log"
 "$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$root/examples/ai.cpp" "$work/dotprod.o" -o "$work/ai" >"$work/build.log" 2>&1 ||
     fail "build of ai" "$work/build.log"
-echo "arm: built ai_tests and ai for armv8-a + the dotprod unit in $(( $(date +%s) - t0 )) s"
+peer=0
+if [ -n "${AI_ORACLE:-}" ] && [ -x "${AI_ORACLE:-}" ] && [ -n "${LLAMA_BINS:-}" ] && [ -n "${AI_MAKE_MODEL:-}" ] && [ -x "${AI_MAKE_MODEL:-}" ]; then
+    peer=1
+    "$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$root/tests/runtime_tool.cpp" "$work/dotprod.o" -o "$work/runtime_tool" >"$work/build.log" 2>&1 ||
+        fail "build of runtime_tool" "$work/build.log"
+else
+    echo "arm: no oracle (AI_ORACLE, LLAMA_BINS, AI_MAKE_MODEL): the peer checks are left out"
+    [ "${CI:-}" = "true" ] && fail "CI=true needs the peer checks"
+fi
+echo "arm: built ai_tests, ai$([ $peer = 1 ] && echo ', runtime_tool') for armv8-a + the dotprod unit in $(( $(date +%s) - t0 )) s"
 
 for cpu_default in cortex-a76:dotprod cortex-a53:neon; do
     cpu=${cpu_default%%:*} want=${cpu_default#*:}
@@ -68,4 +82,14 @@ for cpu_default in cortex-a76:dotprod cortex-a53:neon; do
     t1=$(date +%s)
     "$qemu" -cpu "$cpu" "$work/ai_tests" --no-version -tc="$cases" >"$work/run.log" 2>&1 || fail "ai_tests under -cpu $cpu" "$work/run.log"
     echo "arm: PASS  -cpu $cpu (default set $got; ai_tests $(( $(date +%s) - t1 )) s): $(grep -E '^\[doctest\] (test cases|assertions)' "$work/run.log" | tr -s ' ' | tr '\n' ' ')"
+    [ $peer = 1 ] || continue
+    for prog in ai runtime_tool; do  # the scripts run programs by path: a wrapper per CPU
+        printf '#!/bin/sh\nexec "%s" -cpu %s "%s" "$@"\n' "$qemu" "$cpu" "$work/$prog" >"$work/$prog-$cpu"
+        chmod +x "$work/$prog-$cpu"
+    done
+    t1=$(date +%s)
+    python3 "$root/tests/check_runtime_peer.py" --tool "$work/runtime_tool-$cpu" --work "$work/peer-$cpu" --no-real >"$work/peer.log" 2>&1 ||
+        fail "check_runtime_peer.py under -cpu $cpu" "$work/peer.log"
+    AI_CLI="$work/ai-$cpu" python3 "$root/tests/check_run_cli.py" >>"$work/peer.log" 2>&1 || fail "check_run_cli.py under -cpu $cpu" "$work/peer.log"
+    echo "arm: PASS  -cpu $cpu against llama.cpp ($(( $(date +%s) - t1 )) s): $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/peer.log" | tr '\n' ' ')"
 done
