@@ -3488,13 +3488,23 @@ inline void neon_crumbs(const uint8_t* qs, int s, uint8x16_t* lo, uint8x16_t* hi
     *lo = vandq_u8(vshlq_u8(vld1q_u8(qs), shift), vdupq_n_u8(3));
     *hi = vandq_u8(vshlq_u8(vld1q_u8(qs + 16), shift), vdupq_n_u8(3));
 }
-// Q4_K and Q5_K: one super-block's d * dy * isum; *msum gets the mins' sum. qh == nullptr: Q4_K.
-inline float neon_dot_k4(const uint8_t* x, const uint8_t* qs, const uint8_t* qh, const uint8_t* y, float* mins) {
-    float dy;
-    std::memcpy(&dy, y, 4);
-    const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
-    int16_t bsums[16];
-    std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+// The sum over a row's super-blocks of block(x, dy, q8, bsums): x the weight block, dy, q8[256]
+// and bsums[16] the Q8_K activation block's scale, quants and sums of 16.
+template <class Block, class Body>
+inline float neon_k_row(const void* w, const void* a, int64_t n, Body&& block) {
+    float sum = 0;
+    for (int64_t i = 0; i < n / qk_k; ++i) {
+        const uint8_t* y = static_cast<const uint8_t*>(a) + (size_t)i * sizeof(block_q8_k);
+        float dy;
+        int16_t bsums[16];
+        std::memcpy(&dy, y, 4);
+        std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+        sum += block(static_cast<const uint8_t*>(w) + (size_t)i * sizeof(Block), dy, reinterpret_cast<const int8_t*>(y + 4), bsums);
+    }
+    return sum;
+}
+// Q4_K and Q5_K (qh == nullptr: Q4_K): one super-block, d * dy * isum - dmin * dy * msum.
+inline float neon_block_k4(const uint8_t* x, const uint8_t* qs, const uint8_t* qh, float dy, const int8_t* q8, const int16_t* bsums) {
     uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
     if (qh) h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
     int isum = 0, msum = 0;
@@ -3515,23 +3525,12 @@ inline float neon_dot_k4(const uint8_t* x, const uint8_t* qs, const uint8_t* qh,
             msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
         }
     }
-    *mins += dy * neon_f16_at(x + 2) * float(msum);
-    return dy * neon_f16_at(x) * float(isum);
+    return dy * neon_f16_at(x) * float(isum) - dy * neon_f16_at(x + 2) * float(msum);
 }
 }  // namespace detail
 
 float simd::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) {
-    const uint8_t* xs = static_cast<const uint8_t*>(w);
-    const uint8_t* ys = static_cast<const uint8_t*>(a);
-    float sum = 0, sum_m = 0;
-    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
-        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q2_k);
-        const uint8_t* y = ys + (size_t)i * sizeof(detail::block_q8_k);
-        float dy;
-        std::memcpy(&dy, y, 4);
-        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
-        int16_t bsums[16];
-        std::memcpy(bsums, y + 4 + 256, sizeof bsums);
+    return detail::neon_k_row<detail::block_q2_k>(w, a, n, [](const uint8_t* x, float dy, const int8_t* q8, const int16_t* bsums) {
         int isum = 0, msum = 0;
         for (int j = 0; j < 16; ++j) msum += (x[j] >> 4) * bsums[j];
         for (int h = 0; h < 2; ++h)
@@ -3542,21 +3541,11 @@ float simd::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) {
                 isum += (x[j] & 15) * detail::neon_sub_dot(vreinterpretq_s8_u8(lo), q8 + 16 * j);
                 isum += (x[j + 1] & 15) * detail::neon_sub_dot(vreinterpretq_s8_u8(hi), q8 + 16 * j + 16);
             }
-        sum += dy * detail::neon_f16_at(x + 80) * float(isum);
-        sum_m += dy * detail::neon_f16_at(x + 82) * float(msum);
-    }
-    return sum - sum_m;
+        return dy * detail::neon_f16_at(x + 80) * float(isum) - dy * detail::neon_f16_at(x + 82) * float(msum);
+    });
 }
 float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
-    const uint8_t* xs = static_cast<const uint8_t*>(w);
-    const uint8_t* ys = static_cast<const uint8_t*>(a);
-    float sum = 0;
-    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
-        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q3_k);
-        const uint8_t* y = ys + (size_t)i * sizeof(detail::block_q8_k);
-        float dy;
-        std::memcpy(&dy, y, 4);
-        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+    return detail::neon_k_row<detail::block_q3_k>(w, a, n, [](const uint8_t* x, float dy, const int8_t* q8, const int16_t*) {
         const uint8x16_t hm0 = vld1q_u8(x), hm1 = vld1q_u8(x + 16);
         int isum = 0;
         for (int h = 0; h < 2; ++h)
@@ -3571,40 +3560,21 @@ float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
                 isum += (detail::q3_k_scale(x + 96, j) - 32) * detail::neon_sub_dot(q0, q8 + 16 * j);
                 isum += (detail::q3_k_scale(x + 96, j + 1) - 32) * detail::neon_sub_dot(q1, q8 + 16 * j + 16);
             }
-        sum += dy * detail::neon_f16_at(x + 108) * float(isum);
-    }
-    return sum;
+        return dy * detail::neon_f16_at(x + 108) * float(isum);
+    });
 }
 float simd::vec_dot_q4_k_q8_k(const void* w, const void* a, int64_t n) {
-    const uint8_t* xs = static_cast<const uint8_t*>(w);
-    const uint8_t* ys = static_cast<const uint8_t*>(a);
-    float sum = 0, sum_m = 0;
-    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
-        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q4_k);
-        sum += detail::neon_dot_k4(x, x + 16, nullptr, ys + (size_t)i * sizeof(detail::block_q8_k), &sum_m);
-    }
-    return sum - sum_m;
+    return detail::neon_k_row<detail::block_q4_k>(w, a, n, [](const uint8_t* x, float dy, const int8_t* q8, const int16_t* bsums) {
+        return detail::neon_block_k4(x, x + 16, nullptr, dy, q8, bsums);
+    });
 }
 float simd::vec_dot_q5_k_q8_k(const void* w, const void* a, int64_t n) {
-    const uint8_t* xs = static_cast<const uint8_t*>(w);
-    const uint8_t* ys = static_cast<const uint8_t*>(a);
-    float sum = 0, sum_m = 0;
-    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
-        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q5_k);
-        sum += detail::neon_dot_k4(x, x + 48, x + 16, ys + (size_t)i * sizeof(detail::block_q8_k), &sum_m);
-    }
-    return sum - sum_m;
+    return detail::neon_k_row<detail::block_q5_k>(w, a, n, [](const uint8_t* x, float dy, const int8_t* q8, const int16_t* bsums) {
+        return detail::neon_block_k4(x, x + 48, x + 16, dy, q8, bsums);
+    });
 }
 float simd::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) {
-    const uint8_t* xs = static_cast<const uint8_t*>(w);
-    const uint8_t* ys = static_cast<const uint8_t*>(a);
-    float sum = 0;
-    for (int64_t i = 0; i < n / detail::qk_k; ++i) {
-        const uint8_t* x = xs + (size_t)i * sizeof(detail::block_q6_k);
-        const uint8_t* y = ys + (size_t)i * sizeof(detail::block_q8_k);
-        float dy;
-        std::memcpy(&dy, y, 4);
-        const int8_t* q8 = reinterpret_cast<const int8_t*>(y + 4);
+    return detail::neon_k_row<detail::block_q6_k>(w, a, n, [](const uint8_t* x, float dy, const int8_t* q8, const int16_t*) {
         const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
         int isum = 0;
         for (int h = 0; h < 2; ++h) {
@@ -3622,9 +3592,8 @@ float simd::vec_dot_q6_k_q8_k(const void* w, const void* a, int64_t n) {
                 isum += sc[j + 1] * detail::neon_sub_dot(vsubq_s8(vreinterpretq_s8_u8(u1), vdupq_n_s8(32)), q8 + 16 * j + 16);
             }
         }
-        sum += dy * detail::neon_f16_at(x + 208) * float(isum);
-    }
-    return sum;
+        return dy * detail::neon_f16_at(x + 208) * float(isum);
+    });
 }
 void simd::quantize_act_q8_0(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_0(x, dst, n); }
 void simd::quantize_act_q8_1(const float* x, void* dst, int64_t n) { ref::quantize_act_q8_1(x, dst, n); }
