@@ -17,7 +17,7 @@
 # 2 threads bit-identical) through runtime_tool, and tests/check_run_cli.py (stories260K: the
 # golden greedy ids, logits against llama.cpp) through ai.
 #
-#   bash tests/arm.sh                           # everything (~1.5 min)
+#   bash tests/arm.sh                           # everything (~2.5 min on 2 cores)
 #   AI_ARM_CASES='*vec_dot*' bash tests/arm.sh  # doctest's -tc filter
 #
 # Exit status: 0 passed, 1 failed, 77 skipped (no cross compiler or qemu; under CI=true that is a
