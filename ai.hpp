@@ -1272,8 +1272,10 @@ uint16_t f32_to_bf16(float f) {
 // change the quantizers' scale searches and so the bytes they write: llama.cpp's reference files
 // are built without contraction, and our quantized output is meant to match them bit for bit.
 // (Dequantization does not depend on it: its products d * scale * q are exact in float.)
-#if defined(__clang__)
+#if defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
 #pragma float_control(push)
+#pragma clang fp contract(off)
+#elif defined(__clang__)  // float_control(push) is x86-only in Clang 14: "not supported on this target"
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
 #pragma GCC push_options
@@ -2296,8 +2298,10 @@ from_float_fn from_float(tensor_type t) {
 
 }  // namespace ref
 
-#if defined(__clang__)
+#if defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
 #pragma float_control(pop)
+#elif defined(__clang__)
+#pragma clang fp contract(on)  // Clang's default (-ffp-contract=on), since it cannot pop
 #elif defined(__GNUC__)
 #pragma GCC pop_options
 #endif

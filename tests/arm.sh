@@ -14,10 +14,12 @@
 # oracle at hand (AI_ORACLE, LLAMA_BINS and AI_MAKE_MODEL set, as ctest sets them), the AArch64
 # programs also face the peer on both CPUs: tests/check_runtime_peer.py --no-real (random-weight
 # llama / qwen2 / qwen3 models in F32 ... Q2_K, logits against llama.cpp's by its KL rules, 1 and
-# 2 threads bit-identical) through runtime_tool, and tests/check_run_cli.py (stories260K: the
-# golden greedy ids, logits against llama.cpp) through ai.
+# 2 threads bit-identical) through runtime_tool, tests/check_run_cli.py (stories260K: the golden
+# greedy ids, logits against llama.cpp) through ai, and tests/check_quants_peer.py (dequantization
+# of 13 llama.cpp file types within 1 ulp, our quantizers' error against llama.cpp's) through
+# quant_tool. Clang, where installed, compiles the implementation for AArch64 too.
 #
-#   bash tests/arm.sh                           # everything (~2.5 min on 2 cores)
+#   bash tests/arm.sh                           # everything (~4 min on 2 cores)
 #   AI_ARM_CASES='*vec_dot*' bash tests/arm.sh  # doctest's -tc filter
 #
 # Exit status: 0 passed, 1 failed, 77 skipped (no cross compiler or qemu; under CI=true that is a
@@ -65,13 +67,27 @@ t0=$(date +%s)
 peer=0
 if [ -n "${AI_ORACLE:-}" ] && [ -x "${AI_ORACLE:-}" ] && [ -n "${LLAMA_BINS:-}" ] && [ -n "${AI_MAKE_MODEL:-}" ] && [ -x "${AI_MAKE_MODEL:-}" ]; then
     peer=1
-    "$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$root/tests/runtime_tool.cpp" "$work/dotprod.o" -o "$work/runtime_tool" >"$work/build.log" 2>&1 ||
-        fail "build of runtime_tool" "$work/build.log"
+    for prog in runtime_tool quant_tool; do
+        "$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$root/tests/$prog.cpp" "$work/dotprod.o" -o "$work/$prog" >"$work/build.log" 2>&1 ||
+            fail "build of $prog" "$work/build.log"
+    done
+    "$AI_MAKE_MODEL" "$work/peer-model.gguf" >"$work/build.log" 2>&1 || fail "make_model" "$work/build.log"
 else
     echo "arm: no oracle (AI_ORACLE, LLAMA_BINS, AI_MAKE_MODEL): the peer checks are left out"
     [ "${CI:-}" = "true" ] && fail "CI=true needs the peer checks"
 fi
-echo "arm: built ai_tests, ai$([ $peer = 1 ] && echo ', runtime_tool') for armv8-a + the dotprod unit in $(( $(date +%s) - t0 )) s"
+echo "arm: built ai_tests, ai$([ $peer = 1 ] && echo ', runtime_tool, quant_tool') for armv8-a + the dotprod unit in $(( $(date +%s) - t0 )) s"
+# Clang too, where installed (its pragmas and warnings differ on this target): the implementation
+# for both -march levels and the dotprod unit, as objects.
+if command -v clang++ >/dev/null 2>&1; then
+    for march in armv8-a armv8.2-a+dotprod; do
+        clang++ --target=aarch64-linux-gnu -march="$march" "${flags[@]}" -c "$root/tests/compile/impl.cpp" -o "$work/clang.o" >"$work/build.log" 2>&1 ||
+            fail "clang++ --target=aarch64-linux-gnu -march=$march, tests/compile/impl.cpp" "$work/build.log"
+    done
+    clang++ --target=aarch64-linux-gnu -march=armv8.2-a+dotprod -DAI_DISPATCH_TARGET=dotprod "${flags[@]}" -c "$root/ai.cpp" -o "$work/clang.o" >"$work/build.log" 2>&1 ||
+        fail "clang++ --target=aarch64-linux-gnu, the dotprod unit" "$work/build.log"
+    echo "arm: clang++ compiles the implementation for armv8-a and armv8.2-a+dotprod, and the dotprod unit"
+fi
 
 for cpu_default in cortex-a76:dotprod cortex-a53:neon; do
     cpu=${cpu_default%%:*} want=${cpu_default#*:}
@@ -83,7 +99,7 @@ for cpu_default in cortex-a76:dotprod cortex-a53:neon; do
     "$qemu" -cpu "$cpu" "$work/ai_tests" --no-version -tc="$cases" >"$work/run.log" 2>&1 || fail "ai_tests under -cpu $cpu" "$work/run.log"
     echo "arm: PASS  -cpu $cpu (default set $got; ai_tests $(( $(date +%s) - t1 )) s): $(grep -E '^\[doctest\] (test cases|assertions)' "$work/run.log" | tr -s ' ' | tr '\n' ' ')"
     [ $peer = 1 ] || continue
-    for prog in ai runtime_tool; do  # the scripts run programs by path: a wrapper per CPU
+    for prog in ai runtime_tool quant_tool; do  # the scripts run programs by path: a wrapper per CPU
         printf '#!/bin/sh\nexec "%s" -cpu %s "%s" "$@"\n' "$qemu" "$cpu" "$work/$prog" >"$work/$prog-$cpu"
         chmod +x "$work/$prog-$cpu"
     done
@@ -91,5 +107,7 @@ for cpu_default in cortex-a76:dotprod cortex-a53:neon; do
     python3 "$root/tests/check_runtime_peer.py" --tool "$work/runtime_tool-$cpu" --work "$work/peer-$cpu" --no-real >"$work/peer.log" 2>&1 ||
         fail "check_runtime_peer.py under -cpu $cpu" "$work/peer.log"
     AI_CLI="$work/ai-$cpu" python3 "$root/tests/check_run_cli.py" >>"$work/peer.log" 2>&1 || fail "check_run_cli.py under -cpu $cpu" "$work/peer.log"
-    echo "arm: PASS  -cpu $cpu against llama.cpp ($(( $(date +%s) - t1 )) s): $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/peer.log" | tr '\n' ' ')"
+    python3 "$root/tests/check_quants_peer.py" --tool "$work/quant_tool-$cpu" --oracle "$AI_ORACLE" --model "$work/peer-model.gguf" \
+        --work "$work/quants-$cpu" >>"$work/peer.log" 2>&1 || fail "check_quants_peer.py under -cpu $cpu" "$work/peer.log"
+    echo "arm: PASS  -cpu $cpu against llama.cpp ($(( $(date +%s) - t1 )) s): $(grep -E '^[0-9]+ passed, [0-9]+ failed|all checks passed' "$work/peer.log" | tr '\n' ' ')"
 done
