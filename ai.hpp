@@ -3398,10 +3398,9 @@ inline void neon_bits32(const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
     *lo = vtstq_u8(vcombine_u8(vdup_n_u8((uint8_t)v), vdup_n_u8((uint8_t)(v >> 8))), bit);
     *hi = vtstq_u8(vcombine_u8(vdup_n_u8((uint8_t)(v >> 16)), vdup_n_u8((uint8_t)(v >> 24))), bit);
 }
-// One 32-block: the weight's 32 integers (lo: elements 0..15, hi: 16..31) against the activation's.
-inline int32x4_t neon_block_dot(int8x16_t lo, int8x16_t hi, const uint8_t* qa) {
-    return neon_dot(neon_dot(vdupq_n_s32(0), lo, vld1q_s8(reinterpret_cast<const int8_t*>(qa))), hi,
-                    vld1q_s8(reinterpret_cast<const int8_t*>(qa) + 16));
+// 32 weight integers (lo: elements 0..15, hi: 16..31) against 32 activation quants: 4 int32 lanes.
+inline int32x4_t neon_dot32(int8x16_t lo, int8x16_t hi, const int8_t* qa) {
+    return neon_dot(neon_dot(vdupq_n_s32(0), lo, vld1q_s8(qa)), hi, vld1q_s8(qa + 16));
 }
 }  // namespace detail
 
@@ -3419,7 +3418,8 @@ inline int32x4_t neon_block_dot(int8x16_t lo, int8x16_t hi, const uint8_t* qa) {
         UNPACK;                                                                                 \
         const float d = detail::neon_f16_at(x + offsetof(detail::WBLOCK, d)) *                  \
                         detail::neon_f16_at(y + offsetof(detail::ABLOCK, d));                   \
-        const float32x4_t lanes = vcvtq_f32_s32(detail::neon_block_dot(lo, hi, y + offsetof(detail::ABLOCK, qs))); \
+        const float32x4_t lanes = vcvtq_f32_s32(                                                \
+            detail::neon_dot32(lo, hi, reinterpret_cast<const int8_t*>(y + offsetof(detail::ABLOCK, qs)))); \
         if (i & 1) acc1 = vfmaq_n_f32(acc1, lanes, d);                                          \
         else acc0 = vfmaq_n_f32(acc0, lanes, d);                                                \
         EXTRA;                                                                                  \
@@ -3481,11 +3481,8 @@ float simd::vec_dot_iq4_nl_q8_0(const void* w, const void* a, int64_t n) {
 // K-quants: per super-block, the int32 sum over sub-blocks of scale * (q . a), scaled once by
 // d * dy; the mins (Q2_K, Q4_K, Q5_K) come from Q8_K's bsums, as in ref.
 namespace detail {
-// Sum of the 4 lanes of a 16-element (or 32-element) sub-block's products.
+// The sum of a 16-element sub-block's products.
 inline int neon_sub_dot(int8x16_t q, const int8_t* a) { return vaddvq_s32(neon_dot(vdupq_n_s32(0), q, vld1q_s8(a))); }
-inline int neon_sub_dot32(int8x16_t q0, int8x16_t q1, const int8_t* a) {
-    return vaddvq_s32(neon_dot(neon_dot(vdupq_n_s32(0), q0, vld1q_s8(a)), q1, vld1q_s8(a + 16)));
-}
 // Q2_K and Q3_K: the 2-bit field s (0..3) of 32 bytes of qs, as two 16-byte halves.
 inline void neon_crumbs(const uint8_t* qs, int s, uint8x16_t* lo, uint8x16_t* hi) {
     const int8x16_t shift = vdupq_n_s8((int8_t)(-2 * s));  // a negative left shift shifts right
@@ -3525,7 +3522,7 @@ inline float neon_block_k4(const uint8_t* x, const uint8_t* qs, const uint8_t* q
             }
             uint8_t sc, m;
             unpack_scale_min_k4(j, x + 4, &sc, &m);
-            isum += sc * neon_sub_dot32(vreinterpretq_s8_u8(q0), vreinterpretq_s8_u8(q1), q8 + 32 * j);
+            isum += sc * vaddvq_s32(neon_dot32(vreinterpretq_s8_u8(q0), vreinterpretq_s8_u8(q1), q8 + 32 * j));
             msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
         }
     }

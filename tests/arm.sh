@@ -57,20 +57,22 @@ for f in "$root"/tests/test_*.cpp; do [ "$f" = "$root/tests/test_main.cpp" ] || 
 
 flags=(-std=c++17 -O2 -Wall -Wextra -Wpedantic -Werror -I"$root" -isystem "$work/include")
 fail() { echo "arm: FAIL  $1"; [ -f "${2:-}" ] && tail -n 60 "$2"; exit 1; }
+# program NAME SOURCES...: linked as CMake links it on AArch64 (baseline + the dotprod unit)
+program() {
+    local name=$1; shift
+    "$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$@" "$work/dotprod.o" -o "$work/$name" >"$work/build.log" 2>&1 ||
+        fail "build of $name" "$work/build.log"
+}
 t0=$(date +%s)
 "$cxx" "${flags[@]}" -march=armv8.2-a+dotprod -DAI_DISPATCH_TARGET=dotprod -c "$root/ai.cpp" -o "$work/dotprod.o" >"$work/build.log" 2>&1 ||
     fail "build of the dotprod unit" "$work/build.log"
-"$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "${sources[@]}" "$work/dotprod.o" -o "$work/ai_tests" >"$work/build.log" 2>&1 ||
-    fail "build of ai_tests" "$work/build.log"
-"$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$root/examples/ai.cpp" "$work/dotprod.o" -o "$work/ai" >"$work/build.log" 2>&1 ||
-    fail "build of ai" "$work/build.log"
+program ai_tests "${sources[@]}"
+program ai "$root/examples/ai.cpp"
 peer=0
 if [ -n "${AI_ORACLE:-}" ] && [ -x "${AI_ORACLE:-}" ] && [ -n "${LLAMA_BINS:-}" ] && [ -n "${AI_MAKE_MODEL:-}" ] && [ -x "${AI_MAKE_MODEL:-}" ]; then
     peer=1
-    for prog in runtime_tool quant_tool; do
-        "$cxx" "${flags[@]}" -march=armv8-a -DAI_DISPATCH -static -pthread "$root/tests/$prog.cpp" "$work/dotprod.o" -o "$work/$prog" >"$work/build.log" 2>&1 ||
-            fail "build of $prog" "$work/build.log"
-    done
+    program runtime_tool "$root/tests/runtime_tool.cpp"
+    program quant_tool "$root/tests/quant_tool.cpp"
     "$AI_MAKE_MODEL" "$work/peer-model.gguf" >"$work/build.log" 2>&1 || fail "make_model" "$work/build.log"
 else
     echo "arm: no oracle (AI_ORACLE, LLAMA_BINS, AI_MAKE_MODEL): the peer checks are left out"
