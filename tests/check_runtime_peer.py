@@ -12,7 +12,10 @@ package (to write an exactly dequantized F32 copy of the model).
    output); qwen3 (q/k RMSNorm, head_dim 128 != dim/heads); llama with Llama-3 rope_freqs. Each in
    F32, F16 and BF16 (our writer) and Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q2_K (quantized by
    llama.cpp from the F32 file). Teacher-forced logits over 64 positions from both programs:
-     F32/F16/BF16: mean KL(llama.cpp || ours) <= 1e-4 and top-1 agreement >= 97%.
+     F32/F16/BF16: mean KL(llama.cpp || ours) <= 1e-4 and top-1 agreement >= 97%, where a position
+                   agrees when our top token is llama.cpp's or that of llama.cpp's F32 logits (the
+                   two programs round F16/BF16 products differently, and llama.cpp's CPU variant
+                   decides how: on a near-tie its pick may flip where ours keeps the exact one).
      quantized:    KL(F32 || ours) <= 1.1 * KL(F32 || llama.cpp) + 1e-4 and
                    KL(llama.cpp || ours) <= KL(F32 || llama.cpp),
    where F32 is llama.cpp's logits of the F32 model. Every case also runs ours with 2 threads and
@@ -25,7 +28,9 @@ package (to write an exactly dequantized F32 copy of the model).
    dequantization of the Q4_1 file (what the file describes). Both of our matmul modes:
      default (q8_layers, 8-bit activations in the layers as llama.cpp):
        KL(reference || ours) <= 1.1 * KL(reference || llama.cpp Q4_1) + 1e-4 and
-       KL(llama.cpp Q4_1 || ours) <= KL(reference || llama.cpp Q4_1) (the quantized rule above);
+       KL(llama.cpp Q4_1 || ours) <= 1.1 * KL(llama.cpp Q4_1 || reference) + 1e-4: no farther from
+       llama.cpp than the exact model is, both measured from llama.cpp (KL is not symmetric: with
+       the reference on the other side, ours == exact could fail by chance);
        top-1 and greedy agreement with llama.cpp printed (two 8-bit paths diverge chaotically);
      f32 (float activations): also KL(reference || ours) <= 1e-4 and top-1 >= 97%, and greedy 50
        tokens identical to llama.cpp's or the first divergence on a near-tie (top-2 gap < 0.1 in
@@ -104,6 +109,12 @@ def top1(a, b):
     return float(np.mean(a.argmax(1) == b.argmax(1)))
 
 
+def top1_either(ref, exact, got):
+    """Share of positions where got's top token is ref's or exact's."""
+    g = got.argmax(1)
+    return float(np.mean((g == ref.argmax(1)) | (g == exact.argmax(1))))
+
+
 class Checker:
     def __init__(self, args):
         self.a = args
@@ -169,6 +180,7 @@ class Checker:
                 t1 = top1(ref, got)
                 if t in PLAIN_TYPES:
                     k32, k32l = kl(ref32, got), kl(ref32, ref)
+                    t1 = top1_either(ref, ref32, got)
                     ok = np.isfinite(got).all() and k_ref <= 1e-4 and t1 >= 0.97
                 else:
                     k32, k32l = kl(ref32, got), kl(ref32, ref)
@@ -280,8 +292,9 @@ class Checker:
             self.dequantized_copy(path, deq_model)
             self.oracle("logits", deq_model, ip, deq_p)
             deq = load(deq_p, n_vocab)
-            k_deq_llama = kl(deq, ref)
-            print(f"  KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e} (llama.cpp's own error: its 8-bit activations)")
+            k_deq_llama, k_llama_deq = kl(deq, ref), kl(ref, deq)
+            print(f"  KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e}, KL(llama.cpp Q4_1 || exact) = {k_llama_deq:.2e} "
+                  f"(llama.cpp's own error: its 8-bit activations)")
         except ImportError:
             print("  the gguf Python package is missing: cannot build the exact reference", file=sys.stderr)
             self.verdict(False)
@@ -306,8 +319,8 @@ class Checker:
                       f"{self.verdict(k_deq <= 1e-4 and t_deq >= 0.97)}")
             print(f"    KL(exact || ours)      = {k_deq:.2e}  vs KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e}  "
                   f"(<= 1.1x + 1e-4)  {self.verdict(k_deq <= 1.1 * k_deq_llama + 1e-4)}")
-            print(f"    KL(llama.cpp || ours)  = {k_llama:.2e}  vs KL(exact || llama.cpp Q4_1) = {k_deq_llama:.2e}  "
-                  f"(<=)  {self.verdict(k_llama <= k_deq_llama)}  top-1 {t_llama:.3f} (informative)")
+            print(f"    KL(llama.cpp || ours)  = {k_llama:.2e}  vs KL(llama.cpp Q4_1 || exact) = {k_llama_deq:.2e}  "
+                  f"(<= 1.1x + 1e-4)  {self.verdict(k_llama <= 1.1 * k_llama_deq + 1e-4)}  top-1 {t_llama:.3f} (informative)")
             ours_gen = json.loads(self.ours("greedy", path, os.path.join(w, "smol_prompt.txt"), 50, matmul=mode))
             self.greedy_check("llama.cpp Q4_1", path, prompt, ours_gen, n_vocab, required=mode == "f32")
             self.greedy_check("llama.cpp exact F32", deq_model, prompt, ours_gen, n_vocab, required=mode == "f32")
