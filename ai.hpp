@@ -4592,7 +4592,6 @@ void mm_iq4_nl_q8_0(const void* w, size_t w_stride, int64_t nr, const void* a, s
 }
 }  // namespace simd
 #undef AI_X86_MM_VNNI256
-#undef AI_X86_ROWLANES
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -5190,6 +5189,179 @@ struct x86_mm_q6_k {
             for (int r = 0; r < R; ++r) y[t * ys + r] = x86_hsum(acc[r][t]);
     }
 };
+#if defined(AI_X86_ROWLANES)
+// Q4_K batches with rows in the lanes (see "AVX2 batches: weight rows in the lanes" above). A
+// super-block's 8 sub-blocks are transposed like 8 Q4_0 blocks; the levels q (0..15) are the signed
+// operand of pmaddubsw, the activations plus 128 its unsigned one, and the int16 sums are taken to
+// int32 every 4 columns (8 products, at most 8 * 15 * 255 = 30600) by pmaddwd with the row's
+// sub-block scale in both halves of its lane, so the scales cost one pmaddwd per 4 columns and 8
+// rows. The +128 comes back as 128 * sum(scale * sum(q)) per row and super-block; the mins as
+// sum(min * activation sum) through the activations' bsums, one pmaddwd per two sub-blocks. Then,
+// per (row, token), super-blocks in order:
+//     acc = fma(float(dot), d * d_a, acc);  acc = fnmadd(float(min_dot), dmin * d_a, acc)
+template <int G> struct x86_rowlane_strip_k4 {
+    static constexpr int chunk = 4;                  // super-blocks
+    alignas(32) int8_t levels[chunk][8][8][G][32];   // [super-block][sub-block][columns 4c..4c+3][group][row r: bytes 4r..]
+    alignas(32) int16_t scale[chunk][8][G][16];      // row r's sub-block scale at 2r and 2r + 1
+    alignas(32) int16_t mins[chunk][4][G][16];       // row r's mins of sub-blocks 2u, 2u + 1 at 2r, 2r + 1
+    alignas(32) float d[chunk][G][8], dmin[chunk][G][8];
+    alignas(32) int32_t offset[chunk][G][8];         // 128 * sum over sub-blocks of scale * sum(q)
+};
+
+template <int G>
+inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k4<G>& s) {
+    const __m256i low4 = _mm256_set1_epi8(15), ones8 = _mm256_set1_epi8(1);
+    for (int i = 0; i < nsb; ++i)
+        for (int g = 0; g < G; ++g) {
+            uint8_t sc[8][8] = {}, mn[8][8] = {};  // [row][sub-block]
+            for (int r = 0; r < 8; ++r) {
+                s.d[i][g][r] = s.dmin[i][g][r] = 0.0f;
+                if (8 * g + r >= rows) continue;
+                const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q4_k);
+                s.d[i][g][r] = x86_f16_at(x);
+                s.dmin[i][g][r] = x86_f16_at(x + 2);
+                uint32_t u[3], k[4];  // k4 unpacking (see block_q4_k): bytes sc0..7, m0..7
+                std::memcpy(u, x + 4, 12);
+                k[0] = u[0] & 0x3f3f3f3f;
+                k[1] = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);
+                k[2] = u[1] & 0x3f3f3f3f;
+                k[3] = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);
+                std::memcpy(sc[r], k, 8);
+                std::memcpy(mn[r], k + 2, 8);
+            }
+            for (int r = 0; r < 8; ++r) {
+                for (int j = 0; j < 8; ++j) s.scale[i][j][g][2 * r] = s.scale[i][j][g][2 * r + 1] = sc[r][j];
+                for (int u = 0; u < 4; ++u) s.mins[i][u][g][2 * r] = mn[r][2 * u], s.mins[i][u][g][2 * r + 1] = mn[r][2 * u + 1];
+            }
+            __m256i offset = _mm256_setzero_si256();
+            for (int j = 0; j < 8; ++j) {  // sub-block j: elements 32j .. 32j+31, nibbles (j odd: high) of qs[32 (j/2) ..]
+                __m256i x[8];
+                for (int r = 0; r < 8; ++r) {
+                    if (8 * g + r >= rows) {
+                        x[r] = _mm256_setzero_si256();
+                        continue;
+                    }
+                    const __m256i bits = x86_load(w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q4_k) + 16 + 32 * (j / 2));
+                    x[r] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(bits, 4) : bits, low4);
+                }
+                x86_transpose8x32(x);
+                __m256i sum16 = _mm256_setzero_si256();
+                for (int c = 0; c < 8; ++c) {
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[i][j][c][g]), x[c]);
+                    sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(x[c], ones8));  // q <= 15: pairs <= 30, 8 columns <= 240
+                }
+                offset = _mm256_add_epi32(offset, _mm256_madd_epi16(sum16, _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][j][g]))));
+            }
+            _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[i][g]), _mm256_slli_epi32(offset, 7));
+        }
+}
+
+// T tokens (q8_k rows as apart) over the strip's nsb super-blocks from super-block i0.
+template <int G, int T>
+inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
+    constexpr int chunk = x86_rowlane_strip_k4<G>::chunk;
+    alignas(32) unsigned char act[T][chunk][256];
+    alignas(16) int16_t act_sums[T][chunk][8];  // activation sums of the 8 sub-blocks
+    float act_d[T][chunk];
+    const __m256i x80 = _mm256_set1_epi8((char)0x80), ones16 = _mm256_set1_epi16(1);
+    for (int t = 0; t < T; ++t)
+        for (int i = 0; i < nsb; ++i) {
+            const unsigned char* yb = a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k);
+            for (int c = 0; c < 8; ++c)
+                _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][i] + 32 * c), _mm256_xor_si256(x86_load(yb + q8k_qs + 32 * c), x80));
+            const __m256i p = _mm256_madd_epi16(x86_load(yb + q8k_bsums), ones16);  // |sum| <= 32 * 128: int16
+            _mm_store_si128(reinterpret_cast<__m128i*>(act_sums[t][i]), _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+            std::memcpy(&act_d[t][i], yb, 4);
+        }
+    for (int i = 0; i < nsb; ++i) {
+        __m256i dot[T][G];
+        for (int j = 0; j < 8; ++j)
+            for (int h = 0; h < 2; ++h) {  // columns 4h .. 4h+3 of sub-block j
+                __m256i sum[T][G];
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; ++c) {
+                    __m256i wc[G];
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; ++g) {
+                        wc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.levels[i][j][4 * h + c][g]));
+#if defined(__GNUC__)
+                        __asm__("" : "+x"(wc[g]));
+#endif
+                    }
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; ++t) {
+                        int32_t v;
+                        std::memcpy(&v, &act[t][i][32 * j + 4 * (4 * h + c)], 4);
+                        const __m256i av = _mm256_set1_epi32(v);
+#pragma GCC unroll 4
+                        for (int g = 0; g < G; ++g) {
+                            const __m256i m = _mm256_maddubs_epi16(av, wc[g]);
+                            sum[t][g] = c == 0 ? m : _mm256_add_epi16(sum[t][g], m);
+#if defined(__GNUC__)
+                            __asm__("" : "+x"(sum[t][g]));
+#endif
+                        }
+                    }
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; ++g) {
+                        const __m256i p = _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][j][g])));
+                        dot[t][g] = j == 0 && h == 0 ? p : _mm256_add_epi32(dot[t][g], p);
+                    }
+            }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            __m256i min_dot[G];
+            for (int g = 0; g < G; ++g) min_dot[g] = _mm256_setzero_si256();
+            for (int u = 0; u < 4; ++u) {
+                int32_t v;
+                std::memcpy(&v, &act_sums[t][i][2 * u], 4);
+                const __m256i av = _mm256_set1_epi32(v);
+                for (int g = 0; g < G; ++g)
+                    min_dot[g] = _mm256_add_epi32(min_dot[g], _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(s.mins[i][u][g])), av));
+            }
+            const __m256 dy = _mm256_set1_ps(act_d[t][i]);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+                const __m256i q = _mm256_sub_epi32(dot[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.offset[i][g])));
+                acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(_mm256_load_ps(s.d[i][g]), dy), acc[t][g]);
+                acc[t][g] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min_dot[g]), _mm256_mul_ps(_mm256_load_ps(s.dmin[i][g]), dy), acc[t][g]);
+            }
+        }
+    }
+}
+
+inline void x86_rowlane_mm_q4_k(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    constexpr int G = 2, T = 3;
+    const unsigned char* w = static_cast<const unsigned char*>(wv);
+    const unsigned char* a = static_cast<const unsigned char*>(av);
+    const int64_t nsb = n / 256;
+    x86_rowlane_strip_k4<G> s;
+    constexpr int chunk = x86_rowlane_strip_k4<G>::chunk;
+    for (int64_t r = 0; r < nr; r += 8 * G) {
+        const int rows = (int)std::min<int64_t>(8 * G, nr - r);
+        for (int64_t i0 = 0; i0 < nsb; i0 += chunk) {
+            const int nc = (int)std::min<int64_t>(chunk, nsb - i0);
+            x86_rowlane_pack_q4_k<G>(w + (size_t)r * ws, ws, rows, i0, nc, s);
+            int64_t t = 0;
+            for (; t + T <= nt; t += T) {
+                x86_rowlane_acc<G, T> acc;
+                acc.load(y + t * ys + r, ys, rows, i0 == 0);
+                x86_rowlane_tokens_q4_k<G, T>(s, nc, i0, a + (size_t)t * as, as, acc.v);
+                acc.store(y + t * ys + r, ys, rows);
+            }
+            for (; t < nt; ++t) {
+                x86_rowlane_acc<G, 1> acc;
+                acc.load(y + t * ys + r, ys, rows, i0 == 0);
+                x86_rowlane_tokens_q4_k<G, 1>(s, nc, i0, a + (size_t)t * as, as, acc.v);
+                acc.store(y + t * ys + r, ys, rows);
+            }
+        }
+    }
+}
+#endif
 #endif  // AI_X86_MM512
 }  // namespace detail
 
@@ -5204,8 +5376,11 @@ struct x86_mm_q6_k {
 namespace simd {
 void mm_q4_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
-    if (nt == 1) detail::mm_decode<detail::x86_mm_k4<false>>(w, w_stride, nr, a, n, y);
-    else detail::mm_tiles<detail::x86_mm_k4<false>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    if (nt == 1) return detail::mm_decode<detail::x86_mm_k4<false>>(w, w_stride, nr, a, n, y);
+#if defined(AI_X86_ROWLANES)
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm_q4_k(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+    detail::mm_tiles<detail::x86_mm_k4<false>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 void mm_q5_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
@@ -5235,6 +5410,7 @@ void mm_q6_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as
 #endif
 #undef AI_X86_MM512
 #undef AI_MM_UNROLL
+#undef AI_X86_ROWLANES
 
 // ---- Tile kernels (matrix x matrix) -------------------------------------------------------------
 // mm_fn kernels compute a tile of R weight rows x T tokens at once, so each weight vector loaded
