@@ -4102,29 +4102,114 @@ template <int G, int T> struct x86_rowlane_acc {
     }
 };
 
-inline void x86_rowlane_mm_q4_0(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-    constexpr int G = 2, T = 4;
+// Q8_0 rows (levels -128..127) into s: the levels as they are (offset unused).
+template <int G>
+inline void x86_rowlane_pack_q8_0(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s) {
+    for (int b = 0; b < nbc; ++b)
+        for (int g = 0; g < G; ++g) {
+            __m256i x[8];
+            alignas(16) uint16_t d16[8];
+            for (int r = 0; r < 8; ++r) {
+                if (8 * g + r >= rows) {
+                    x[r] = _mm256_setzero_si256();
+                    d16[r] = 0;
+                    continue;
+                }
+                const unsigned char* p = w + (size_t)(8 * g + r) * ws + (size_t)(b0 + b) * 34;
+                x[r] = x86_load(p + 2);
+                std::memcpy(&d16[r], p, 2);
+            }
+            x86_transpose8x32(x);
+            for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[b][j][g]), x[j]);
+            _mm256_store_ps(s.d[b][g], _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16))));
+        }
+}
+
+// Q8_0: both operands signed, so pmaddubsw takes |w| and the activation with w's sign (a pair of
+// products reaches 2 * 128 * 127, so every pmaddubsw goes to int32 at once); no offset.
+template <int G, int T>
+inline void x86_rowlane_tokens_q8_0(const x86_rowlane_strip<G>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbc; ++b) {
+        __m256i dot[T][G];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            __m256i wj[G], wabs[G];
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+                wj[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.levels[b][j][g]));
+                wabs[g] = _mm256_abs_epi8(wj[g]);
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                int32_t v;
+                std::memcpy(&v, a + (size_t)t * as + (size_t)(b0 + b) * 34 + 2 + 4 * j, 4);
+                const __m256i av = _mm256_set1_epi32(v);
+#pragma GCC unroll 4
+                for (int g = 0; g < G; ++g) {
+                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[g], _mm256_sign_epi8(av, wj[g])), ones16);
+                    dot[t][g] = j == 0 ? p : _mm256_add_epi32(dot[t][g], p);
+#if defined(__GNUC__)
+                    __asm__("" : "+x"(dot[t][g]));
+#endif
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            uint16_t h;
+            std::memcpy(&h, a + (size_t)t * as + (size_t)(b0 + b) * 34, 2);
+            const __m256 da = _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g)
+                acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][g]), _mm256_mul_ps(_mm256_load_ps(s.d[b][g]), da), acc[t][g]);
+        }
+    }
+}
+
+// The formats: strip type, pack and token functions, rows (8 * groups) and tokens per tile.
+struct x86_rowlane_q4_0 {
+    static constexpr int groups = 2, tokens = 4, block_elems = 32;
+    using strip = x86_rowlane_strip<groups>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) { x86_rowlane_pack_q4_0<groups>(w, ws, rows, b0, nb, s); }
+    template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
+        x86_rowlane_tokens_q4_0<groups, T>(s, nb, b0, a, as, acc);
+    }
+};
+struct x86_rowlane_q8_0 {
+    static constexpr int groups = 2, tokens = 3, block_elems = 32;
+    using strip = x86_rowlane_strip<groups>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) { x86_rowlane_pack_q8_0<groups>(w, ws, rows, b0, nb, s); }
+    template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
+        x86_rowlane_tokens_q8_0<groups, T>(s, nb, b0, a, as, acc);
+    }
+};
+
+// Strips of 8 * F::groups rows, chunk by chunk of blocks; tiles of F::tokens tokens (then one at a
+// time), each output's accumulator carried across chunks through y.
+template <class F>
+inline void x86_rowlane_mm(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    constexpr int G = F::groups, T = F::tokens, chunk = F::strip::chunk;
     const unsigned char* w = static_cast<const unsigned char*>(wv);
     const unsigned char* a = static_cast<const unsigned char*>(av);
-    const int64_t nb = n / 32;
-    x86_rowlane_strip<G> s;
-    constexpr int chunk = x86_rowlane_strip<G>::chunk;
+    const int64_t nb = n / F::block_elems;
+    typename F::strip s;
     for (int64_t r = 0; r < nr; r += 8 * G) {
         const int rows = (int)std::min<int64_t>(8 * G, nr - r);
         for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
             const int nbc = (int)std::min<int64_t>(chunk, nb - b0);
-            x86_rowlane_pack_q4_0<G>(w + (size_t)r * ws, ws, rows, b0, nbc, s);
+            F::pack(w + (size_t)r * ws, ws, rows, b0, nbc, s);
             int64_t t = 0;
             for (; t + T <= nt; t += T) {
                 x86_rowlane_acc<G, T> acc;
                 acc.load(y + t * ys + r, ys, rows, b0 == 0);
-                x86_rowlane_tokens_q4_0<G, T>(s, nbc, b0, a + (size_t)t * as, as, acc.v);
+                F::template run<T>(s, nbc, b0, a + (size_t)t * as, as, acc.v);
                 acc.store(y + t * ys + r, ys, rows);
             }
             for (; t < nt; ++t) {
                 x86_rowlane_acc<G, 1> acc;
                 acc.load(y + t * ys + r, ys, rows, b0 == 0);
-                x86_rowlane_tokens_q4_0<G, 1>(s, nbc, b0, a + (size_t)t * as, as, acc.v);
+                F::template run<1>(s, nbc, b0, a + (size_t)t * as, as, acc.v);
                 acc.store(y + t * ys + r, ys, rows);
             }
         }
@@ -4215,7 +4300,9 @@ template <class F>
 inline void x86_mm(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
 #if defined(AI_X86_ROWLANES)
     if constexpr (std::is_same<F, x86_mm_q4_0>::value)
-        if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm_q4_0(w, ws, nr, a, as, nt, n, y, ys);
+        if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q4_0>(w, ws, nr, a, as, nt, n, y, ys);
+    if constexpr (std::is_same<F, x86_mm_q8_0>::value)
+        if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q8_0>(w, ws, nr, a, as, nt, n, y, ys);
 #endif
     x86_mm_driver<F, x86_mm_isa<F>>::mm(w, ws, nr, a, as, nt, n, y, ys);
 }
@@ -5333,34 +5420,14 @@ inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, i
     }
 }
 
-inline void x86_rowlane_mm_q4_k(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-    constexpr int G = 2, T = 3;
-    const unsigned char* w = static_cast<const unsigned char*>(wv);
-    const unsigned char* a = static_cast<const unsigned char*>(av);
-    const int64_t nsb = n / 256;
-    x86_rowlane_strip_k4<G> s;
-    constexpr int chunk = x86_rowlane_strip_k4<G>::chunk;
-    for (int64_t r = 0; r < nr; r += 8 * G) {
-        const int rows = (int)std::min<int64_t>(8 * G, nr - r);
-        for (int64_t i0 = 0; i0 < nsb; i0 += chunk) {
-            const int nc = (int)std::min<int64_t>(chunk, nsb - i0);
-            x86_rowlane_pack_q4_k<G>(w + (size_t)r * ws, ws, rows, i0, nc, s);
-            int64_t t = 0;
-            for (; t + T <= nt; t += T) {
-                x86_rowlane_acc<G, T> acc;
-                acc.load(y + t * ys + r, ys, rows, i0 == 0);
-                x86_rowlane_tokens_q4_k<G, T>(s, nc, i0, a + (size_t)t * as, as, acc.v);
-                acc.store(y + t * ys + r, ys, rows);
-            }
-            for (; t < nt; ++t) {
-                x86_rowlane_acc<G, 1> acc;
-                acc.load(y + t * ys + r, ys, rows, i0 == 0);
-                x86_rowlane_tokens_q4_k<G, 1>(s, nc, i0, a + (size_t)t * as, as, acc.v);
-                acc.store(y + t * ys + r, ys, rows);
-            }
-        }
+struct x86_rowlane_q4_k {
+    static constexpr int groups = 2, tokens = 3, block_elems = 256;
+    using strip = x86_rowlane_strip_k4<groups>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_q4_k<groups>(w, ws, rows, i0, nsb, s); }
+    template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
+        x86_rowlane_tokens_q4_k<groups, T>(s, nsb, i0, a, as, acc);
     }
-}
+};
 #endif
 #endif  // AI_X86_MM512
 }  // namespace detail
@@ -5378,7 +5445,7 @@ void mm_q4_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, siz
                          int64_t n, float* y, int64_t y_stride) {
     if (nt == 1) return detail::mm_decode<detail::x86_mm_k4<false>>(w, w_stride, nr, a, n, y);
 #if defined(AI_X86_ROWLANES)
-    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm_q4_k(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q4_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_k4<false>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
