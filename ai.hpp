@@ -5428,6 +5428,129 @@ struct x86_rowlane_q4_k {
         x86_rowlane_tokens_q4_k<groups, T>(s, nsb, i0, a, as, acc);
     }
 };
+
+// Q6_K: levels q - 32 (-32..31) against activations plus 128; an int16 lane sums 4 products (2
+// columns, at most 4 * 255 * 32 = 32640), then pmaddwd with the 16-element sub-block's scale, two
+// per sub-block and 8 rows. The +128 comes back per row as 128 * sum(scale * sum(q - 32)); no mins:
+//     acc = fma(float(dot), d * d_a, acc)   per (row, token), super-blocks in order.
+template <int G> struct x86_rowlane_strip_k6 {
+    static constexpr int chunk = 4;                  // super-blocks
+    alignas(32) int8_t levels[chunk][8][8][G][32];   // [super-block][32 elements][columns 4c..4c+3][group][row r: bytes 4r..]
+    alignas(32) int16_t scale[chunk][16][G][16];     // row r's scale of 16-element sub-block j at 2r and 2r + 1
+    alignas(32) float d[chunk][G][8];
+    alignas(32) int32_t offset[chunk][G][8];
+};
+
+template <int G>
+inline void x86_rowlane_pack_q6_k(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k6<G>& s) {
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), b32 = _mm256_set1_epi8(32), ones8 = _mm256_set1_epi8(1);
+    for (int i = 0; i < nsb; ++i)
+        for (int g = 0; g < G; ++g) {
+            for (int r = 0; r < 8; ++r) {
+                const bool live = 8 * g + r < rows;
+                const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q6_k);
+                s.d[i][g][r] = live ? x86_f16_at(x + 208) : 0.0f;
+                for (int j = 0; j < 16; ++j) s.scale[i][j][g][2 * r] = s.scale[i][j][g][2 * r + 1] = live ? (int8_t)x[192 + j] : 0;
+            }
+            __m256i offset = _mm256_setzero_si256();
+            for (int h = 0; h < 2; ++h)
+                for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31: sub-blocks 8h + 2k and 8h + 2k + 1
+                    __m256i x[8];
+                    for (int r = 0; r < 8; ++r) {
+                        if (8 * g + r >= rows) {
+                            x[r] = _mm256_setzero_si256();
+                            continue;
+                        }
+                        const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q6_k);
+                        const __m256i l = x86_load(xb + 64 * h + 32 * (k % 2)), hb = x86_load(xb + 128 + 32 * h);
+                        const __m256i q = _mm256_or_si256(_mm256_and_si256(k / 2 ? _mm256_srli_epi16(l, 4) : l, m4),
+                                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4));
+                        x[r] = _mm256_sub_epi8(q, b32);
+                    }
+                    x86_transpose8x32(x);
+                    __m256i sum16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+                    for (int c = 0; c < 8; ++c) {
+                        _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[i][4 * h + k][c][g]), x[c]);
+                        sum16[c / 4] = _mm256_add_epi16(sum16[c / 4], _mm256_maddubs_epi16(ones8, x[c]));
+                    }
+                    for (int e = 0; e < 2; ++e)
+                        offset = _mm256_add_epi32(offset, _mm256_madd_epi16(sum16[e], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][8 * h + 2 * k + e][g]))));
+                }
+            _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[i][g]), _mm256_slli_epi32(offset, 7));
+        }
+}
+
+template <int G, int T>
+inline void x86_rowlane_tokens_q6_k(const x86_rowlane_strip_k6<G>& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
+    constexpr int chunk = x86_rowlane_strip_k6<G>::chunk;
+    alignas(32) unsigned char act[T][chunk][256];
+    float act_d[T][chunk];
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < T; ++t)
+        for (int i = 0; i < nsb; ++i) {
+            const unsigned char* yb = a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k);
+            for (int c = 0; c < 8; ++c)
+                _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][i] + 32 * c), _mm256_xor_si256(x86_load(yb + q8k_qs + 32 * c), x80));
+            std::memcpy(&act_d[t][i], yb, 4);
+        }
+    for (int i = 0; i < nsb; ++i) {
+        __m256i dot[T][G];
+        for (int j = 0; j < 16; ++j)      // 16-element sub-block j: columns 4 (j % 2) .. +3 of 32-element part j / 2
+            for (int h = 0; h < 2; ++h) {  // two columns at a time
+                __m256i sum[T][G];
+#pragma GCC unroll 2
+                for (int c = 0; c < 2; ++c) {
+                    const int col = 4 * (j % 2) + 2 * h + c;
+                    __m256i wc[G];
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; ++g) {
+                        wc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.levels[i][j / 2][col][g]));
+#if defined(__GNUC__)
+                        __asm__("" : "+x"(wc[g]));
+#endif
+                    }
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; ++t) {
+                        int32_t v;
+                        std::memcpy(&v, &act[t][i][32 * (j / 2) + 4 * col], 4);
+                        const __m256i av = _mm256_set1_epi32(v);
+#pragma GCC unroll 4
+                        for (int g = 0; g < G; ++g) {
+                            const __m256i m = _mm256_maddubs_epi16(av, wc[g]);
+                            sum[t][g] = c == 0 ? m : _mm256_add_epi16(sum[t][g], m);
+#if defined(__GNUC__)
+                            __asm__("" : "+x"(sum[t][g]));
+#endif
+                        }
+                    }
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; ++g) {
+                        const __m256i p = _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][j][g])));
+                        dot[t][g] = j == 0 && h == 0 ? p : _mm256_add_epi32(dot[t][g], p);
+                    }
+            }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            const __m256 dy = _mm256_set1_ps(act_d[t][i]);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+                const __m256i q = _mm256_sub_epi32(dot[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.offset[i][g])));
+                acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(_mm256_load_ps(s.d[i][g]), dy), acc[t][g]);
+            }
+        }
+    }
+}
+struct x86_rowlane_q6_k {
+    static constexpr int groups = 2, tokens = 3, block_elems = 256;
+    using strip = x86_rowlane_strip_k6<groups>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_q6_k<groups>(w, ws, rows, i0, nsb, s); }
+    template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
+        x86_rowlane_tokens_q6_k<groups, T>(s, nsb, i0, a, as, acc);
+    }
+};
 #endif
 #endif  // AI_X86_MM512
 }  // namespace detail
@@ -5456,8 +5579,11 @@ void mm_q5_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, siz
 }
 void mm_q6_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
-    if (nt == 1) detail::mm_decode<detail::x86_mm_q6_k>(w, w_stride, nr, a, n, y);
-    else detail::mm_tiles<detail::x86_mm_q6_k, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    if (nt == 1) return detail::mm_decode<detail::x86_mm_q6_k>(w, w_stride, nr, a, n, y);
+#if defined(AI_X86_ROWLANES)
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q6_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+    detail::mm_tiles<detail::x86_mm_q6_k, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 }  // namespace simd
 #undef AI_MM_TILE
