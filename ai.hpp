@@ -3997,10 +3997,44 @@ template <int G> struct x86_rowlane_strip {
     alignas(32) int32_t offset[chunk][G][8];     // 128 * the sum of the block's levels, per row
 };
 
-// Q4_0 rows [0, rows) (rows <= 8 * G; the rest read as zeros), blocks [b0, b0 + nbc) into s.
-template <int G>
-inline void x86_rowlane_pack_q4_0(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s) {
-    const __m256i low4 = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+// C columns of 4 levels (G registers each, `col` bytes apart from one column to the next) against
+// T tokens' activation bytes (4 per column from act, `act_stride` bytes apart from token to token):
+// sum[t][g] = the int16 sums of the C pmaddubsw. The caller keeps C small enough for int16.
+template <int G, int T, int C>
+inline void x86_rowlane_sum16(const int8_t* levels, size_t col, const unsigned char* act, size_t act_stride, __m256i (*sum)[G]) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+        __m256i wc[G];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) {
+            wc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(levels + c * col + 32 * g));
+#if defined(__GNUC__)
+            __asm__("" : "+x"(wc[g]));  // one load per column, kept in a register for all T tokens
+#endif
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            int32_t v;
+            std::memcpy(&v, act + t * act_stride + 4 * c, 4);
+            const __m256i av = _mm256_set1_epi32(v);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+                const __m256i m = _mm256_maddubs_epi16(av, wc[g]);
+                sum[t][g] = c == 0 ? m : _mm256_add_epi16(sum[t][g], m);
+#if defined(__GNUC__)
+                __asm__("" : "+x"(sum[t][g]));  // a running sum per register (GCC otherwise builds trees and spills)
+#endif
+            }
+        }
+    }
+}
+
+// Rows [0, rows) of a 32-block format (rows <= 8 * G; the rest read as zeros; BlockBytes per block,
+// its f16 scale first), blocks [b0, b0 + nbc), into s: levels(block) gives a block's 32 levels as
+// bytes; with Offset, 128 * their sum per row goes with them.
+template <int G, size_t BlockBytes, bool Offset, class Levels>
+inline void x86_rowlane_pack32(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s, Levels levels) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbc; ++b)
         for (int g = 0; g < G; ++g) {
             __m256i x[8];
@@ -4011,20 +4045,28 @@ inline void x86_rowlane_pack_q4_0(const unsigned char* w, size_t ws, int rows, i
                     d16[r] = 0;
                     continue;
                 }
-                const unsigned char* p = w + (size_t)(8 * g + r) * ws + (size_t)(b0 + b) * 18;
-                const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));  // low nibbles: 0..15, high: 16..31
-                x[r] = _mm256_sub_epi8(_mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), low4), eight);
+                const unsigned char* p = w + (size_t)(8 * g + r) * ws + (size_t)(b0 + b) * BlockBytes;
+                x[r] = levels(p);
                 std::memcpy(&d16[r], p, 2);
             }
             x86_transpose8x32(x);
             __m256i sum16 = _mm256_setzero_si256();
             for (int j = 0; j < 8; ++j) {
                 _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[b][j][g]), x[j]);
-                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, x[j]));
+                if constexpr (Offset) sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, x[j]));
             }
-            _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[b][g]), _mm256_slli_epi32(_mm256_madd_epi16(sum16, ones16), 7));
+            if constexpr (Offset) _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[b][g]), _mm256_slli_epi32(_mm256_madd_epi16(sum16, ones16), 7));
             _mm256_store_ps(s.d[b][g], _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16))));
         }
+}
+// Q4_0: levels q - 8, nibbles as stored (low: elements 0..15, high: 16..31).
+template <int G>
+inline void x86_rowlane_pack_q4_0(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s) {
+    x86_rowlane_pack32<G, 18, true>(w, ws, rows, b0, nbc, s, [](const unsigned char* p) {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+        return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+    });
 }
 
 // T tokens (q8_0 rows as apart) over the strip's nbc blocks starting at block b0; acc[t][g] carries
@@ -4042,32 +4084,8 @@ inline void x86_rowlane_tokens_q4_0(const x86_rowlane_strip<G>& s, int nbc, int6
             std::memcpy(&act_d[t][b], p, 2);
         }
     for (int b = 0; b < nbc; ++b) {
-        __m256i sum[T][G];
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
-            __m256i wj[G];
-#pragma GCC unroll 4
-            for (int g = 0; g < G; ++g) {
-                wj[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.levels[b][j][g]));
-#if defined(__GNUC__)
-                __asm__("" : "+x"(wj[g]));  // one load per column, kept in a register for all T tokens
-#endif
-            }
-#pragma GCC unroll 8
-            for (int t = 0; t < T; ++t) {
-                int32_t v;
-                std::memcpy(&v, &act[t][b][4 * j], 4);
-                const __m256i av = _mm256_set1_epi32(v);
-#pragma GCC unroll 4
-                for (int g = 0; g < G; ++g) {
-                    const __m256i m = _mm256_maddubs_epi16(av, wj[g]);
-                    sum[t][g] = j == 0 ? m : _mm256_add_epi16(sum[t][g], m);
-#if defined(__GNUC__)
-                    __asm__("" : "+x"(sum[t][g]));  // a running sum per register (GCC otherwise builds trees and spills)
-#endif
-                }
-            }
-        }
+        __m256i sum[T][G];  // 8 columns: 16 products per int16 lane
+        x86_rowlane_sum16<G, T, 8>(&s.levels[b][0][0][0], 32 * G, act[0][b], sizeof(act[0]), sum);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
             const __m256 da = _mm256_cvtph_ps(_mm_set1_epi16((short)act_d[t][b]));
@@ -4102,27 +4120,10 @@ template <int G, int T> struct x86_rowlane_acc {
     }
 };
 
-// Q8_0 rows (levels -128..127) into s: the levels as they are (offset unused).
+// Q8_0 (levels -128..127): the levels as they are, no offset (see x86_rowlane_tokens_q8_0).
 template <int G>
 inline void x86_rowlane_pack_q8_0(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s) {
-    for (int b = 0; b < nbc; ++b)
-        for (int g = 0; g < G; ++g) {
-            __m256i x[8];
-            alignas(16) uint16_t d16[8];
-            for (int r = 0; r < 8; ++r) {
-                if (8 * g + r >= rows) {
-                    x[r] = _mm256_setzero_si256();
-                    d16[r] = 0;
-                    continue;
-                }
-                const unsigned char* p = w + (size_t)(8 * g + r) * ws + (size_t)(b0 + b) * 34;
-                x[r] = x86_load(p + 2);
-                std::memcpy(&d16[r], p, 2);
-            }
-            x86_transpose8x32(x);
-            for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[b][j][g]), x[j]);
-            _mm256_store_ps(s.d[b][g], _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16))));
-        }
+    x86_rowlane_pack32<G, 34, false>(w, ws, rows, b0, nbc, s, [](const unsigned char* p) { return x86_load(p + 2); });
 }
 
 // Q8_0: both operands signed, so pmaddubsw takes |w| and the activation with w's sign (a pair of
@@ -5286,6 +5287,31 @@ struct x86_mm_q6_k {
 // sum(min * activation sum) through the activations' bsums, one pmaddwd per two sub-blocks. Then,
 // per (row, token), super-blocks in order:
 //     acc = fma(float(dot), d * d_a, acc);  acc = fnmadd(float(min_dot), dmin * d_a, acc)
+// dot[t][g] (+)= pmaddwd(sum[t][g], the rows' sub-block scales: 16 int16, both halves of each lane).
+template <int G, int T>
+inline void x86_rowlane_scale_acc(const __m256i (*sum)[G], const int16_t* scale, bool first, __m256i (*dot)[G]) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) {
+            const __m256i p = _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(scale + 16 * g)));
+            dot[t][g] = first ? p : _mm256_add_epi32(dot[t][g], p);
+        }
+}
+// T tokens' q8_k super-blocks [i0, i0 + nsb) (rows `as` bytes apart) staged for the K kernels: the
+// quants plus 128 (an xor) and the scales.
+template <int T, int Chunk>
+inline void x86_rowlane_stage_q8k(const unsigned char* a, size_t as, int64_t i0, int nsb, unsigned char (*act)[Chunk][256], float (*act_d)[Chunk]) {
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < T; ++t)
+        for (int i = 0; i < nsb; ++i) {
+            const unsigned char* yb = a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k);
+            for (int c = 0; c < 8; ++c)
+                _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][i] + 32 * c), _mm256_xor_si256(x86_load(yb + q8k_qs + 32 * c), x80));
+            std::memcpy(&act_d[t][i], yb, 4);
+        }
+}
+
 template <int G> struct x86_rowlane_strip_k4 {
     static constexpr int chunk = 4;                  // super-blocks
     alignas(32) int8_t levels[chunk][8][8][G][32];   // [super-block][sub-block][columns 4c..4c+3][group][row r: bytes 4r..]
@@ -5350,53 +5376,20 @@ inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, i
     alignas(32) unsigned char act[T][chunk][256];
     alignas(16) int16_t act_sums[T][chunk][8];  // activation sums of the 8 sub-blocks
     float act_d[T][chunk];
-    const __m256i x80 = _mm256_set1_epi8((char)0x80), ones16 = _mm256_set1_epi16(1);
+    x86_rowlane_stage_q8k<T, chunk>(a, as, i0, nsb, act, act_d);
+    const __m256i ones16 = _mm256_set1_epi16(1);
     for (int t = 0; t < T; ++t)
         for (int i = 0; i < nsb; ++i) {
-            const unsigned char* yb = a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k);
-            for (int c = 0; c < 8; ++c)
-                _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][i] + 32 * c), _mm256_xor_si256(x86_load(yb + q8k_qs + 32 * c), x80));
-            const __m256i p = _mm256_madd_epi16(x86_load(yb + q8k_bsums), ones16);  // |sum| <= 32 * 128: int16
-            _mm_store_si128(reinterpret_cast<__m128i*>(act_sums[t][i]), _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
-            std::memcpy(&act_d[t][i], yb, 4);
+            const __m256i p = _mm256_madd_epi16(x86_load(a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k) + q8k_bsums), ones16);
+            _mm_store_si128(reinterpret_cast<__m128i*>(act_sums[t][i]), _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));  // |sum| <= 32 * 128
         }
     for (int i = 0; i < nsb; ++i) {
         __m256i dot[T][G];
         for (int j = 0; j < 8; ++j)
-            for (int h = 0; h < 2; ++h) {  // columns 4h .. 4h+3 of sub-block j
+            for (int h = 0; h < 2; ++h) {  // columns 4h .. 4h+3 of sub-block j: 8 products per int16 lane
                 __m256i sum[T][G];
-#pragma GCC unroll 4
-                for (int c = 0; c < 4; ++c) {
-                    __m256i wc[G];
-#pragma GCC unroll 4
-                    for (int g = 0; g < G; ++g) {
-                        wc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.levels[i][j][4 * h + c][g]));
-#if defined(__GNUC__)
-                        __asm__("" : "+x"(wc[g]));
-#endif
-                    }
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; ++t) {
-                        int32_t v;
-                        std::memcpy(&v, &act[t][i][32 * j + 4 * (4 * h + c)], 4);
-                        const __m256i av = _mm256_set1_epi32(v);
-#pragma GCC unroll 4
-                        for (int g = 0; g < G; ++g) {
-                            const __m256i m = _mm256_maddubs_epi16(av, wc[g]);
-                            sum[t][g] = c == 0 ? m : _mm256_add_epi16(sum[t][g], m);
-#if defined(__GNUC__)
-                            __asm__("" : "+x"(sum[t][g]));
-#endif
-                        }
-                    }
-                }
-#pragma GCC unroll 8
-                for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-                    for (int g = 0; g < G; ++g) {
-                        const __m256i p = _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][j][g])));
-                        dot[t][g] = j == 0 && h == 0 ? p : _mm256_add_epi32(dot[t][g], p);
-                    }
+                x86_rowlane_sum16<G, T, 4>(&s.levels[i][j][4 * h][0][0], 32 * G, &act[0][i][32 * j + 16 * h], sizeof(act[0]), sum);
+                x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], j == 0 && h == 0, dot);
             }
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
@@ -5485,52 +5478,15 @@ inline void x86_rowlane_tokens_q6_k(const x86_rowlane_strip_k6<G>& s, int nsb, i
     constexpr int chunk = x86_rowlane_strip_k6<G>::chunk;
     alignas(32) unsigned char act[T][chunk][256];
     float act_d[T][chunk];
-    const __m256i x80 = _mm256_set1_epi8((char)0x80);
-    for (int t = 0; t < T; ++t)
-        for (int i = 0; i < nsb; ++i) {
-            const unsigned char* yb = a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k);
-            for (int c = 0; c < 8; ++c)
-                _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][i] + 32 * c), _mm256_xor_si256(x86_load(yb + q8k_qs + 32 * c), x80));
-            std::memcpy(&act_d[t][i], yb, 4);
-        }
+    x86_rowlane_stage_q8k<T, chunk>(a, as, i0, nsb, act, act_d);
     for (int i = 0; i < nsb; ++i) {
         __m256i dot[T][G];
         for (int j = 0; j < 16; ++j)      // 16-element sub-block j: columns 4 (j % 2) .. +3 of 32-element part j / 2
-            for (int h = 0; h < 2; ++h) {  // two columns at a time
+            for (int h = 0; h < 2; ++h) {  // two columns at a time: 4 products per int16 lane
+                const int col = 4 * (j % 2) + 2 * h;
                 __m256i sum[T][G];
-#pragma GCC unroll 2
-                for (int c = 0; c < 2; ++c) {
-                    const int col = 4 * (j % 2) + 2 * h + c;
-                    __m256i wc[G];
-#pragma GCC unroll 4
-                    for (int g = 0; g < G; ++g) {
-                        wc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.levels[i][j / 2][col][g]));
-#if defined(__GNUC__)
-                        __asm__("" : "+x"(wc[g]));
-#endif
-                    }
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; ++t) {
-                        int32_t v;
-                        std::memcpy(&v, &act[t][i][32 * (j / 2) + 4 * col], 4);
-                        const __m256i av = _mm256_set1_epi32(v);
-#pragma GCC unroll 4
-                        for (int g = 0; g < G; ++g) {
-                            const __m256i m = _mm256_maddubs_epi16(av, wc[g]);
-                            sum[t][g] = c == 0 ? m : _mm256_add_epi16(sum[t][g], m);
-#if defined(__GNUC__)
-                            __asm__("" : "+x"(sum[t][g]));
-#endif
-                        }
-                    }
-                }
-#pragma GCC unroll 8
-                for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-                    for (int g = 0; g < G; ++g) {
-                        const __m256i p = _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][j][g])));
-                        dot[t][g] = j == 0 && h == 0 ? p : _mm256_add_epi32(dot[t][g], p);
-                    }
+                x86_rowlane_sum16<G, T, 2>(&s.levels[i][j / 2][col][0][0], 32 * G, &act[0][i][32 * (j / 2) + 4 * col], sizeof(act[0]), sum);
+                x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], j == 0 && h == 0, dot);
             }
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
