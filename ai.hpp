@@ -5287,16 +5287,14 @@ struct x86_mm_q6_k {
 // sum(min * activation sum) through the activations' bsums, one pmaddwd per two sub-blocks. Then,
 // per (row, token), super-blocks in order:
 //     acc = fma(float(dot), d * d_a, acc);  acc = fnmadd(float(min_dot), dmin * d_a, acc)
-// dot[t][g] (+)= pmaddwd(sum[t][g], the rows' sub-block scales: 16 int16, both halves of each lane).
+// dot[t][g] += pmaddwd(sum[t][g], the rows' sub-block scales: 16 int16, both halves of each lane).
 template <int G, int T>
-inline void x86_rowlane_scale_acc(const __m256i (*sum)[G], const int16_t* scale, bool first, __m256i (*dot)[G]) {
+inline void x86_rowlane_scale_acc(const __m256i (*sum)[G], const int16_t* scale, __m256i (*dot)[G]) {
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
 #pragma GCC unroll 4
-        for (int g = 0; g < G; ++g) {
-            const __m256i p = _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(scale + 16 * g)));
-            dot[t][g] = first ? p : _mm256_add_epi32(dot[t][g], p);
-        }
+        for (int g = 0; g < G; ++g)
+            dot[t][g] = _mm256_add_epi32(dot[t][g], _mm256_madd_epi16(sum[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(scale + 16 * g))));
 }
 // T tokens' q8_k super-blocks [i0, i0 + nsb) (rows `as` bytes apart) staged for the K kernels: the
 // quants plus 128 (an xor) and the scales.
@@ -5385,11 +5383,13 @@ inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, i
         }
     for (int i = 0; i < nsb; ++i) {
         __m256i dot[T][G];
+        for (int t = 0; t < T; ++t)
+            for (int g = 0; g < G; ++g) dot[t][g] = _mm256_setzero_si256();
         for (int j = 0; j < 8; ++j)
             for (int h = 0; h < 2; ++h) {  // columns 4h .. 4h+3 of sub-block j: 8 products per int16 lane
                 __m256i sum[T][G];
                 x86_rowlane_sum16<G, T, 4>(&s.levels[i][j][4 * h][0][0], 32 * G, &act[0][i][32 * j + 16 * h], sizeof(act[0]), sum);
-                x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], j == 0 && h == 0, dot);
+                x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], dot);
             }
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
@@ -5481,12 +5481,14 @@ inline void x86_rowlane_tokens_q6_k(const x86_rowlane_strip_k6<G>& s, int nsb, i
     x86_rowlane_stage_q8k<T, chunk>(a, as, i0, nsb, act, act_d);
     for (int i = 0; i < nsb; ++i) {
         __m256i dot[T][G];
+        for (int t = 0; t < T; ++t)
+            for (int g = 0; g < G; ++g) dot[t][g] = _mm256_setzero_si256();
         for (int j = 0; j < 16; ++j)      // 16-element sub-block j: columns 4 (j % 2) .. +3 of 32-element part j / 2
             for (int h = 0; h < 2; ++h) {  // two columns at a time: 4 products per int16 lane
                 const int col = 4 * (j % 2) + 2 * h;
                 __m256i sum[T][G];
                 x86_rowlane_sum16<G, T, 2>(&s.levels[i][j / 2][col][0][0], 32 * G, &act[0][i][32 * (j / 2) + 4 * col], sizeof(act[0]), sum);
-                x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], j == 0 && h == 0, dot);
+                x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], dot);
             }
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
