@@ -6579,6 +6579,129 @@ inline mm_fn simd_mm_dequant(uint32_t t) {
         default: return nullptr;
     }
 }
+#elif AI_DEQ_X86 == 256 && defined(AI_HAVE_TILE_FLOAT)
+// mm_dequant with AVX2, for decode (the runtime calls it for one token; the float input is what
+// the output matrix gets by default, see matmul_input). Without it a decode dequantized its rows
+// into the row buffer (L2) and read them back through the F32 tile: on Zen 3, one thread, the
+// tied Q8_0 output matrix of Qwen2.5-0.5B (41% of the bytes a decode reads) took 57% of the time,
+// TinyLlama's Q6_K output (9% of the bytes) 20%.
+// Here R rows, one from each part (decode_parts), are dequantized 256 elements at a time into an
+// L1 buffer by the type's to_float kernel and multiplied from there, R FMA chains side by side,
+// each as x256_tile_float runs it (8 lanes, one FMA per 8 elements in order, x86_hsum): so every
+// output has the bits of to_float + mm(F32). No tail: every type here has blocks of 32 or 256.
+template <int R>
+inline void x256_mm_deq_rows(dequantize_fn deq, size_t piece_bytes, const unsigned char* w, size_t rs, const float* x, int64_t n, float* y) {
+    constexpr int64_t piece = 256;
+    alignas(32) float buf[R][piece];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0, k = 0; b < n; b += piece, ++k) {
+        const int64_t m = std::min(piece, n - b);
+        for (int r = 0; r < R; ++r) deq(w + (size_t)r * rs + (size_t)k * piece_bytes, buf[r], m);  // prefetches its row ahead
+        for (int64_t i = 0; i < m; i += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + b + i);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_load_ps(buf[r] + i), xv, acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = x86_hsum(acc[r]);
+}
+template <int Type> void x256_mm_dequant(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    const type_traits* info = type_info((tensor_type)Type);
+    const dequantize_fn deq = simd_to_float((tensor_type)Type);
+    const size_t piece_bytes = (size_t)(256 / info->block_elems) * info->block_bytes;  // 256: a multiple of every block here
+    for (int64_t t = 0; t < nt; ++t) {
+        const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
+        decode_parts(static_cast<const unsigned char*>(w), ws, nr, y + t * ys, [&](auto r, const unsigned char* wr, size_t rs, float* out) {
+            x256_mm_deq_rows<decltype(r)::value>(deq, piece_bytes, wr, rs, x, n, out);
+        });
+    }
+}
+// Q8_0: d * q is exact in float, so the weights go from the block straight into the FMAs (no
+// buffer); each row asks for its successor's block (ws bytes on, the same part's next row) into L2.
+template <int R>
+inline void x256_mm_q8_0_rows(const unsigned char* w, size_t rs, size_t ahead, const float* x, int64_t nb, float* y) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const float* xb = x + 32 * b;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const unsigned char* blk = w + (size_t)r * rs + (size_t)b * sizeof(block_q8_0);
+            _mm_prefetch(reinterpret_cast<const char*>(blk + ahead), _MM_HINT_T1);
+            const __m256 d = _mm256_set1_ps(deq_f16(blk));
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+                const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + 8 * k)));
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), _mm256_loadu_ps(xb + 8 * k), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = x86_hsum(acc[r]);
+}
+template <> inline void x256_mm_dequant<(int)tensor_type::q8_0>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
+                                                                int64_t n, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; ++t) {
+        const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
+        decode_parts(static_cast<const unsigned char*>(w), ws, nr, y + t * ys, [&](auto r, const unsigned char* wr, size_t rs, float* out) {
+            x256_mm_q8_0_rows<decltype(r)::value>(wr, rs, ws, x, n / qk, out);
+        });
+    }
+}
+// Q6_K: (d * sc) * (q - 32) is exact in float too; a block's 256 levels are assembled as bytes
+// (32 per instruction, as simd_to_float_q6_k) into an L1 buffer and widened 8 at a time from there.
+template <int R>
+inline void x256_mm_q6_k_rows(const unsigned char* w, size_t rs, size_t ahead, const float* x, int64_t nb, float* y) {
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    alignas(32) int8_t q[R][256];
+    alignas(32) float dl[R][16];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const unsigned char* blk = w + (size_t)r * rs + (size_t)b * sizeof(block_q6_k);
+            for (int l = 0; l < (int)sizeof(block_q6_k); l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + ahead + l), _MM_HINT_T1);
+            deq_store(dl[r], deq_mul(deq_set1(deq_f16(blk + offsetof(block_q6_k, d))), deq_s8(deq_load16(blk + offsetof(block_q6_k, scales)))));
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = deq_load32(blk + 64 * h), ql1 = deq_load32(blk + 64 * h + 32);
+                const __m256i qh = deq_load32(blk + offsetof(block_q6_k, qh) + 32 * h);
+                int8_t* o = q[r] + 128 * h;
+                _mm256_store_si256(reinterpret_cast<__m256i*>(o), _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)), k32));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(o + 32), _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)), k32));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(o + 64), _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2)), k32));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(o + 96), _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)), k32));
+            }
+        }
+        for (int g = 0; g < 32; ++g) {
+            const __m256 xv = _mm256_loadu_ps(x + 256 * b + 8 * g);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) {
+                const __m256i qi = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q[r] + 8 * g)));
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(dl[r][g / 2]), _mm256_cvtepi32_ps(qi)), xv, acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = x86_hsum(acc[r]);
+}
+template <> inline void x256_mm_dequant<(int)tensor_type::q6_k>(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt,
+                                                                int64_t n, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; ++t) {
+        const float* x = reinterpret_cast<const float*>(static_cast<const unsigned char*>(a) + (size_t)t * as);
+        decode_parts(static_cast<const unsigned char*>(w), ws, nr, y + t * ys, [&](auto r, const unsigned char* wr, size_t rs, float* out) {
+            x256_mm_q6_k_rows<decltype(r)::value>(wr, rs, ws, x, n / qk_k, out);
+        });
+    }
+}
+inline mm_fn simd_mm_dequant(uint32_t t) {
+    switch ((tensor_type)t) {
+#define AI_MM_DEQ(T) case tensor_type::T: return x256_mm_dequant<(int)tensor_type::T>;
+        AI_MM_DEQ(q4_0) AI_MM_DEQ(q4_1) AI_MM_DEQ(q5_0) AI_MM_DEQ(q5_1) AI_MM_DEQ(q8_0) AI_MM_DEQ(iq4_nl)
+        AI_MM_DEQ(q2_k) AI_MM_DEQ(q3_k) AI_MM_DEQ(q4_k) AI_MM_DEQ(q5_k) AI_MM_DEQ(q6_k)
+#undef AI_MM_DEQ
+        default: return nullptr;
+    }
+}
 #else
 inline mm_fn simd_mm_dequant(uint32_t) { return nullptr; }
 #endif
