@@ -9336,6 +9336,59 @@ struct tok_merge_map {
     }
 };
 
+// A set of (left, right) pairs of 32-bit keys, 8 bytes a slot, grown by doubling (load at most
+// 2/3). Sized by what it holds, not by an upper bound: a 152k-entry SentencePiece vocabulary has
+// ~1M characters but far fewer distinct adjacent pairs.
+struct tok_pair_set {
+    uint64_t* slots = nullptr;  // ~0: empty
+    uint32_t mask = 0;
+    size_t bytes = 0;
+    size_t used = 0;
+    bool has_all_ones = false;  // the one pair whose key is the empty marker
+
+    static uint64_t key_of(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
+    static uint32_t spread(uint64_t k) { k *= 0x9e3779b97f4a7c15ull; return (uint32_t)(k >> 32) ^ (uint32_t)k; }
+    void release(const allocator& a) { mem_free(a, slots, bytes); slots = nullptr; bytes = 0; mask = 0; used = 0; has_all_ones = false; }
+    bool rehash(const allocator& a, uint64_t cap) {
+        if (cap > ((uint64_t)1 << 31)) return false;
+        const size_t nb = (size_t)cap * sizeof(uint64_t);
+        uint64_t* ns = static_cast<uint64_t*>(mem_alloc(a, nb));
+        if (!ns) return false;
+        std::memset(ns, 0xff, nb);
+        const uint32_t nmask = (uint32_t)(cap - 1);
+        for (size_t i = 0; slots && i <= mask; ++i) {
+            if (slots[i] == ~(uint64_t)0) continue;
+            uint32_t j = spread(slots[i]) & nmask;
+            while (ns[j] != ~(uint64_t)0) j = (j + 1) & nmask;
+            ns[j] = slots[i];
+        }
+        mem_free(a, slots, bytes);
+        slots = ns;
+        bytes = nb;
+        mask = nmask;
+        return true;
+    }
+    bool put(const allocator& a, int32_t l, int32_t r) {
+        const uint64_t k = key_of(l, r);
+        if (k == ~(uint64_t)0) { has_all_ones = true; return true; }
+        if (!slots && !rehash(a, 1024)) return false;
+        if ((used + 1) * 3 > ((uint64_t)mask + 1) * 2 && !rehash(a, ((uint64_t)mask + 1) * 2)) return false;
+        for (uint32_t i = spread(k) & mask;; i = (i + 1) & mask) {
+            if (slots[i] == k) return true;
+            if (slots[i] == ~(uint64_t)0) { slots[i] = k; ++used; return true; }
+        }
+    }
+    bool contains(int32_t l, int32_t r) const {
+        const uint64_t k = key_of(l, r);
+        if (k == ~(uint64_t)0) return has_all_ones;
+        if (!slots) return false;
+        for (uint32_t i = spread(k) & mask;; i = (i + 1) & mask) {
+            if (slots[i] == k) return true;
+            if (slots[i] == ~(uint64_t)0) return false;
+        }
+    }
+};
+
 // A buffer from the allocator that only grows; contents are not kept when it grows.
 struct tok_buf {
     void* p = nullptr;
@@ -9568,10 +9621,10 @@ struct tokenizer::state {
     detail::tok_text_map map;
     detail::tok_merge_map merges;
     // SentencePiece: the pairs of adjacent characters that occur inside some vocabulary entry
-    // (keys as tok_merge_map pairs of packed characters, see tok_char_key). No merge ever joins
+    // (pairs of packed characters, see tok_char_key). No merge ever joins
     // two characters that are not such a pair, so the text is cut there and every piece merged
     // on its own: the same tokens as one pass over the whole text, with small queues.
-    detail::tok_merge_map spm_pairs;
+    detail::tok_pair_set spm_pairs;
     int32_t max_token_len = 0;
 
     int32_t byte_token[256];          // SPM: <0xXX> or the raw byte; BPE: one-byte vocabulary entries
@@ -9906,9 +9959,6 @@ status tokenizer::state::build_specials() {
 
 status tokenizer::state::build_spm_pairs() {
     using namespace detail;
-    size_t count = 0;
-    for (int32_t i = 0; i < n_tokens; ++i) count += text_off[i + 1] - text_off[i];
-    if (!spm_pairs.init(alloc, count)) return fail(result::out_of_memory, no_offset, "out of memory");
     for (int32_t i = 0; i < n_tokens; ++i) {
         const char* p = text + text_off[i];
         const size_t n = text_off[i + 1] - text_off[i];
@@ -9916,7 +9966,7 @@ status tokenizer::state::build_spm_pairs() {
         for (size_t j = 0; j < n;) {
             const size_t len = tok_char_len(p + j, n - j);
             const int32_t key = tok_char_key(p + j, len);
-            if (j) spm_pairs.put_first(prev, key, 0, 0);
+            if (j && !spm_pairs.put(alloc, prev, key)) return fail(result::out_of_memory, no_offset, "out of memory");
             prev = key;
             j += len;
         }
@@ -10373,7 +10423,7 @@ void tokenizer::state::tokenize_spm(const char* s, size_t n, bool space_prefix, 
     for (size_t i = 0; i < tn && !*oom;) {
         const size_t len = tok_char_len(t + i, tn - i);
         const int32_t key = tok_char_key(t + i, len);
-        if (i > begin && !spm_pairs.find(prev, key)) {
+        if (i > begin && !spm_pairs.contains(prev, key)) {
             merge_spm(t, begin, i, bufs, out, oom);
             begin = i;
         }
@@ -11709,8 +11759,8 @@ struct context::state {
     float* k = nullptr;       // [n_batch, kv_dim]
     float* v = nullptr;       // [n_batch, kv_dim]
     float* att = nullptr;     // [n_batch, q_dim]      attention output, heads side by side
-    float* gate = nullptr;    // [n_batch, n_ff]
-    float* up = nullptr;      // [n_batch, n_ff]
+    float* gate = nullptr;    // [ffn_rows, n_ff]      ffn_rows = min(n_batch, rt_ffn_rows)
+    float* up = nullptr;      // [ffn_rows, n_ff]
     float* rope = nullptr;    // [n_batch, rope_dims]  cos, sin of every rotated pair
     float* logits = nullptr;  // [n_vocab]             after the last decoded token
 
@@ -11721,8 +11771,9 @@ struct context::state {
     float* tilebuf = nullptr; // (n_slots) × [rt_mm_chunk_rows × n_batch]  tile-kernel results
     int64_t max_cols = 0;
     // The input of a matrix product in the activation formats its weights' kernels want: q8_0,
-    // q8_1, q8_k (rt_act_index); each [n_batch] rows of up to max_cols elements, or nullptr when
-    // no weight of the model uses that format.
+    // q8_1, q8_k (rt_act_index); each [n_batch] rows of max(n_embd, q_dim) elements or [ffn_rows]
+    // rows of n_ff (the down projection's input), whichever is larger; nullptr when no weight of
+    // the model uses that format.
     uint8_t* actq[3] = {nullptr, nullptr, nullptr};
     float* scores = nullptr;  // (n_slots) × [rt_att_block, n_ctx]  attention weights of a block of queries
     float* att_k = nullptr;   // (n_slots) × [head_dim, n_ctx + 32]  one head's K^T as float
@@ -11906,6 +11957,16 @@ struct rt_mm_job {
 // buffer of 384 KiB per slot at n_batch 512.
 constexpr int64_t rt_mm_chunk_rows = 192;
 
+// The feed-forward runs on at most this many tokens at a time: its gate and up activations,
+// [tokens, n_ff] each, were the largest scratch (Qwen2.5-0.5B at n_batch 512: 20 of 32 MB, which
+// put its peak RSS past the file + KV cache + 10%). A batch is cut into equal groups (130 tokens:
+// 65 + 65), so no group is a short tail; each group reads the FFN weights once more.
+constexpr int32_t rt_ffn_rows = 128;
+inline int32_t rt_ffn_group(int32_t n) {
+    const int32_t groups = (n + rt_ffn_rows - 1) / rt_ffn_rows;
+    return groups > 1 ? (n + groups - 1) / groups : n;
+}
+
 // Tile results [tn, nr] (tokens t0.., rows r0..) into y: plus the bias, plus y itself when the
 // product accumulates into the residual stream.
 inline void rt_mm_store(const rt_mm_part& part, const float* tile, int64_t t0, int64_t tn, int64_t r0, int64_t nr, bool accumulate) {
@@ -12086,6 +12147,7 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
     const model_params& hp = M.hp;
     const int64_t E = hp.n_embd, F = hp.n_ff, hd = hp.head_dim;
     const int32_t p0 = pos;
+    const int32_t ffn_group = rt_ffn_group(n);
 
     rt_mm_job mm;
     mm.n_split = mm_split;
@@ -12177,13 +12239,17 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
         run(hp.n_head_kv, rt_att_task, &aj);                                                               // a = softmax(q K^T / sqrt(d)) V
         matmul(att, true, {&L.wo, L.bo, x}, none, none);                                                // x = x + a Wo^T
 
-        // ---- feed-forward
+        // ---- feed-forward (in groups of tokens, see rt_ffn_rows)
         for (int32_t t = 0; t < n; ++t) rt_rmsnorm(x + t * E, L.ffn_norm, E, hp.rms_eps, xn + t * E);   // h = RMSNorm(x) * ffn_norm
-        matmul(xn, false, {&L.w_gate, L.b_gate, gate}, {&L.w_up, L.b_up, up}, none);                    // g, u = h Wgate^T, h Wup^T
-        const int64_t n_ff_all = (int64_t)n * F;                                                          // g = silu(g) * u
-        rt_silu_job sj{m->kernels->silu_mul, gate, up, n_ff_all, (int32_t)std::min<int64_t>(mm_split, (n_ff_all + 63) / 64)};
-        run(sj.n_split, rt_silu_task, &sj);
-        matmul(gate, true, {&L.w_down, L.b_down, x}, none, none);                                       // x = x + (...) Wdown^T
+        for (int32_t t0 = 0; t0 < n; t0 += ffn_group) {
+            mm.n_tok = std::min(ffn_group, n - t0);
+            matmul(xn + t0 * E, false, {&L.w_gate, L.b_gate, gate}, {&L.w_up, L.b_up, up}, none);        // g, u = h Wgate^T, h Wup^T
+            const int64_t n_ff_all = (int64_t)mm.n_tok * F;                                               // g = silu(g) * u
+            rt_silu_job sj{m->kernels->silu_mul, gate, up, n_ff_all, (int32_t)std::min<int64_t>(mm_split, (n_ff_all + 63) / 64)};
+            run(sj.n_split, rt_silu_task, &sj);
+            matmul(gate, true, {&L.w_down, L.b_down, x + t0 * E}, none, none);                        // x = x + (...) Wdown^T
+        }
+        mm.n_tok = n;
     }
     if (!out) return status{};
 
@@ -12268,11 +12334,17 @@ status context::create(const model& mdl, const context_options* opt) {
     const int64_t rowbuf_floats = std::max<int64_t>(max_cols, 8192);
     const uint64_t kv_elem = o.kv == kv_type::f16 ? 2 : 4;
     // Bytes of one input row in each activation format some weight of the model uses.
+    // The down projection's input (n_ff wide) comes ffn_rows tokens at a time, the others
+    // (n_embd or q_dim wide) n_batch at a time.
+    const int32_t ffn_rows = std::min(n_batch, rt_ffn_rows);
+    const int64_t narrow_cols = std::max<int64_t>(hp.n_embd, q_dim);
     uint64_t act_bytes[3] = {0, 0, 0};
     const auto need_act = [&](const rt_weight& w) {
         const int i = rt_act_index(w.act);
-        size_t b = 0;
-        if (w.dot && i >= 0 && type_row_bytes(w.act, (max_cols + 255) / 256 * 256, &b)) act_bytes[i] = b;
+        size_t narrow = 0, wide = 0;
+        if (w.dot && i >= 0 && type_row_bytes(w.act, (narrow_cols + 255) / 256 * 256, &narrow) &&
+            type_row_bytes(w.act, (max_cols + 255) / 256 * 256, &wide))
+            act_bytes[i] = std::max<uint64_t>((uint64_t)n_batch * narrow, (uint64_t)ffn_rows * wide);
     };
     need_act(M.output);
     for (int32_t l = 0; l < hp.n_layer; ++l) {
@@ -12294,14 +12366,14 @@ status context::create(const model& mdl, const context_options* opt) {
         bufs[3] = lay.take_as<float>(B * (uint64_t)kv_dim);
         bufs[4] = lay.take_as<float>(B * (uint64_t)kv_dim);
         bufs[5] = lay.take_as<float>(B * (uint64_t)q_dim);
-        bufs[6] = lay.take_as<float>(B * (uint64_t)hp.n_ff);
-        bufs[7] = lay.take_as<float>(B * (uint64_t)hp.n_ff);
+        bufs[6] = lay.take_as<float>((uint64_t)ffn_rows * (uint64_t)hp.n_ff);
+        bufs[7] = lay.take_as<float>((uint64_t)ffn_rows * (uint64_t)hp.n_ff);
         bufs[8] = lay.take_as<float>(B * (uint64_t)std::max(hp.rope_dims, 2));
         bufs[9] = lay.take_as<float>((uint64_t)hp.n_vocab);
         float* rb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rowbuf_floats);
         float* tb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rt_mm_chunk_rows * B);
         uint8_t* aq[3];
-        for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(B, act_bytes[i])) : nullptr;
+        for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(act_bytes[i], 1)) : nullptr;
         float* sc = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rt_att_block * (uint64_t)n_ctx);
         float* ak = lay.take_as<float>((uint64_t)n_slots * ((uint64_t)n_ctx + 32) * (uint64_t)hp.head_dim);
         float* av = lay.take_as<float>((uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)hp.head_dim);
