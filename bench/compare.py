@@ -21,7 +21,7 @@ What it does, per model x type x thread count:
     Neither side warms up (each figure is from the first decodes of a fresh process); prompt ids are
     (i*7919+13) % n_vocab, decode feeds id, id+1, ... (no sampling) on both sides;
   * medians over the rounds, with min-max, the ratio ours / llama.cpp, peak RSS of each process
-    (taken by wait4, the same way for both), and decode as a fraction of the roofline:
+    (taken by wait4, the same way for both) next to the bound file + F16 KV cache + 10%, and decode as a fraction of the roofline:
     bandwidth / bytes read per token, where the bytes are every tensor but token_embd, plus one
     embedding row (plus all of token_embd when the output matrix is tied to it). The bandwidth
     is measured twice: over a 2 GB buffer (the roofline columns) and over a buffer of one token's
@@ -217,6 +217,13 @@ def make_quant(name, typ, f16, f16_sig, oracle, env, cache):
     return out
 
 
+def rss_limit_mb(shape, file_bytes, n_ctx):
+    """The acceptance bound on peak RSS: the file + an F16 KV cache of n_ctx tokens + 10%, in MiB
+    (the unit of ru_maxrss / 1024)."""
+    kv = shape["layers"] * 2 * shape["kv_heads"] * (shape["dim"] // shape["heads"]) * n_ctx * 2
+    return (file_bytes + kv) * 1.1 / (1 << 20)
+
+
 def bytes_per_token(ai, path):
     """Weight bytes one decoded token reads: all tensors but token_embd, one embedding row, and all
     of token_embd again when the output matrix is tied to it."""
@@ -303,7 +310,7 @@ def markdown(rows, pps, tg):
     for k in tests:
         head += [f"{k} ours", f"{k} llama.cpp", "ratio"]
     head += ["GB/s", "tg roofline", "tg ours % roof", "tg llama % roof", "GB/s over a token's bytes", "ours / llama % of that roof",
-             "RSS ours MB", "RSS llama MB"]
+             "RSS ours MB", "RSS llama MB", "RSS limit MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(head) - 2)) + "|"]
     for r in rows:
         m = r["measured"]
@@ -319,7 +326,7 @@ def markdown(rows, pps, tg):
         pct = lambda x, roofline: f"{100 * x['median'] / roofline:.0f}%" if x else "—"
         cells += [f"{r['bandwidth_gb_s']:.1f}", f"{roof:.1f}", pct(ta, roof), pct(tb, roof),
                   f"{r['bandwidth_token_size']['gb_s']:.1f}", pct(ta, rt) + " / " + pct(tb, rt),
-                  f"{m['ours']['peak_rss_mb']:.0f}", f"{m['llama']['peak_rss_mb']:.0f}"]
+                  f"{m['ours']['peak_rss_mb']:.0f}", f"{m['llama']['peak_rss_mb']:.0f}", f"{r['rss_limit_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -401,6 +408,8 @@ def main():
                 roof = bw["gb_s"] * 1e9 / per_tok
                 rows.append({"model": name, "label": shape["label"], "shape": shape, "type": typ, "file": path,
                              "file_bytes": os.path.getsize(path), "bytes_per_token": per_tok, "tied": tied,
+                             # the largest context of our runs (ai bench: pp + tg + 8 tokens)
+                             "rss_limit_mb": rss_limit_mb(shape, os.path.getsize(path), max(max(pps), pps[0] + tg) + 8),
                              "threads": t, "bandwidth_gb_s": bw["gb_s"], "bandwidth": bw, "bandwidth_4k": bw_4k, "bandwidth_one_stream": bw_one, "roofline_tok_s": roof,
                              "bandwidth_token_size": {"mb": tok_mb, **bw_tok}, "roofline_token_size_tok_s": bw_tok["gb_s"] * 1e9 / per_tok,
                              "loadavg_before": load_before, "loadavg_after": loadavg(), "measured": m})
