@@ -9352,8 +9352,8 @@ struct tok_pair_set {
     size_t used = 0;
     bool has_all_ones = false;  // the one pair whose key is the empty marker
 
-    static uint64_t key_of(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
-    static uint32_t spread(uint64_t k) { k *= 0x9e3779b97f4a7c15ull; return (uint32_t)(k >> 32) ^ (uint32_t)k; }
+    static uint64_t key_of(int32_t a, int32_t b) { return tok_merge_map::key_of(a, b); }
+    static uint32_t spread(uint64_t k) { return tok_merge_map::spread(k); }
     void release(const allocator& a) { mem_free(a, slots, bytes); slots = nullptr; bytes = 0; mask = 0; used = 0; has_all_ones = false; }
     bool rehash(const allocator& a, uint64_t cap) {
         if (cap > ((uint64_t)1 << 31)) return false;

@@ -406,10 +406,11 @@ def main():
                 if m["simd"] in ("sse2", "scalar"):
                     log(f"warning: ai's kernels are {m['simd']}: build with AI_DISPATCH (CMake's default on x86-64) or -march=native")
                 roof = bw["gb_s"] * 1e9 / per_tok
+                file_bytes = os.path.getsize(path)
                 rows.append({"model": name, "label": shape["label"], "shape": shape, "type": typ, "file": path,
-                             "file_bytes": os.path.getsize(path), "bytes_per_token": per_tok, "tied": tied,
+                             "file_bytes": file_bytes, "bytes_per_token": per_tok, "tied": tied,
                              # the largest context of our runs (ai bench: pp + tg + 8 tokens)
-                             "rss_limit_mb": rss_limit_mb(shape, os.path.getsize(path), max(max(pps), pps[0] + tg) + 8),
+                             "rss_limit_mb": rss_limit_mb(shape, file_bytes, max(max(pps), pps[0] + tg) + 8),
                              "threads": t, "bandwidth_gb_s": bw["gb_s"], "bandwidth": bw, "bandwidth_4k": bw_4k, "bandwidth_one_stream": bw_one, "roofline_tok_s": roof,
                              "bandwidth_token_size": {"mb": tok_mb, **bw_tok}, "roofline_token_size_tok_s": bw_tok["gb_s"] * 1e9 / per_tok,
                              "loadavg_before": load_before, "loadavg_after": loadavg(), "measured": m})
