@@ -360,6 +360,8 @@ AI_API void mm_iq4_nl_q8_0(const void* w, size_t w_stride, int64_t nr, const voi
 AI_API void mm_q4_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 AI_API void mm_q5_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 AI_API void mm_q6_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_q3_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
+AI_API void mm_q2_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 AI_API void mm_f16_f32(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 AI_API void mm_f32_f32(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt, int64_t n, float* y, int64_t y_stride);
 // These kernels as a table, named after the instruction set: "avx512" (AVX-512 F/BW/VL/DQ with
@@ -1648,6 +1650,17 @@ inline int q3_k_scale(const uint8_t* scales, int j) {
     const int low = j < 8 ? scales[j] & 15 : scales[j - 8] >> 4;
     const int high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
     return low | high << 4;
+}
+// All sixteen at once, minus the bias (-32..31), four to a word: word k holds scales 4k..4k+3,
+// whose low nibbles are nibble k / 2 of scales[4 (k % 2) ..] and high bits bits 2k, 2k+1 of
+// scales[8..11].
+inline void q3_k_scales(const uint8_t* scales, int8_t* out) {
+    uint32_t a[3], v[4];
+    std::memcpy(a, scales, 12);
+    for (int k = 0; k < 4; ++k) v[k] = ((a[k % 2] >> (4 * (k / 2))) & 0x0f0f0f0fu) | (((a[2] >> (2 * k)) & 0x03030303u) << 4);
+    uint8_t u[16];
+    std::memcpy(u, v, 16);
+    for (int j = 0; j < 16; ++j) out[j] = int8_t(u[j] - 32);
 }
 
 // Shared by Q4_K and Q5_K: fits the 8 sub-blocks of one super-block (asymmetric search with
@@ -3151,11 +3164,9 @@ float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
         std::memcpy(bsums, y + 4 + 256, sizeof bsums);
         // sum (sc - 32) (q - 4) a = sum (sc - 32) (q . a) - 4 sum (sc - 32) bsum
         int8_t sc[16];
+        detail::q3_k_scales(x + 96, sc);
         int corr = 0;
-        for (int j = 0; j < 16; ++j) {
-            sc[j] = int8_t(detail::q3_k_scale(x + 96, j) - 32);
-            corr += sc[j] * bsums[j];
-        }
+        for (int j = 0; j < 16; ++j) corr += sc[j] * bsums[j];
         const __m256i scales = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
         const __m256i hmask = detail::x86_load(x);
         const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
@@ -5023,6 +5034,15 @@ inline void x86_mm_prefetch_tile(const unsigned char* x, size_t bytes, int64_t i
         x86_mm_prefetch<R>(x, bytes, i, nb, ws);
     }
 }
+inline __m256i x86_mm_madd_acc(__m256i acc, __m256i p16, __m256i s16) {  // acc + pairwise p16 * s16
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, p16, s16);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpwssd_avx_epi32(acc, p16, s16);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s16));
+#endif
+}
 // Decode (one token) through K's tiles of R x 1, a row from each part at a time (decode_parts).
 template <class K>
 inline void mm_decode(const void* w, size_t ws, int64_t nr, const void* a, int64_t n, float* y) {
@@ -5281,15 +5301,6 @@ struct x86_mm_q6_k {
 #endif
 #elif AI_X86_INT8
 // 256-bit: one 32-element chunk (one Q4_K sub-block, two Q6_K sub-blocks) per register.
-inline __m256i x86_mm_madd_acc(__m256i acc, __m256i p16, __m256i s16) {  // acc + pairwise p16 * s16
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpwssd_epi32(acc, p16, s16);
-#elif defined(__AVXVNNI__)
-    return _mm256_dpwssd_avx_epi32(acc, p16, s16);
-#else
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s16));
-#endif
-}
 inline __m256i x86_mm_qs8k(const unsigned char* y, int c) { return x86_load(y + q8k_qs + 32 * c); }
 
 template <bool QH>
@@ -5422,6 +5433,8 @@ struct x86_mm_q6_k {
 // sum(min * activation sum) through the activations' bsums, one pmaddwd per two sub-blocks. Then,
 // per (row, token), super-blocks in order:
 //     acc = fma(float(dot), d * d_a, acc);  acc = fnmadd(float(min_dot), dmin * d_a, acc)
+// Q5_K goes the same way with the fifth bit from qh (levels 0..31) and its int16 sums taken to
+// int32 every 2 columns (4 products, at most 4 * 31 * 255 = 31620).
 // dot[t][g] += pmaddwd(sum[t][g], the rows' sub-block scales: 16 int16, both halves of each lane).
 template <int G, int T>
 inline void x86_rowlane_scale_acc(const __m256i (*sum)[G], const int16_t* scale, __m256i (*dot)[G]) {
@@ -5454,8 +5467,11 @@ template <int G> struct x86_rowlane_strip_k4 {
     alignas(32) int32_t offset[chunk][G][8];         // 128 * sum over sub-blocks of scale * sum(q)
 };
 
-template <int G>
+// Q4_K (Five false) or Q5_K (Five true; same header, then qh[32], then qs).
+template <int G, bool Five>
 inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k4<G>& s) {
+    constexpr size_t block = Five ? sizeof(block_q5_k) : sizeof(block_q4_k), qs = Five ? 48 : 16;
+    static_assert(sizeof(block_q5_k) == 176 && sizeof(block_q4_k) == 144, "K-quant layouts");
     const __m256i low4 = _mm256_set1_epi8(15), ones8 = _mm256_set1_epi8(1);
     for (int i = 0; i < nsb; ++i)
         for (int g = 0; g < G; ++g) {
@@ -5463,7 +5479,7 @@ inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, i
             for (int r = 0; r < 8; ++r) {
                 s.d[i][g][r] = s.dmin[i][g][r] = 0.0f;
                 if (8 * g + r >= rows) continue;
-                const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q4_k);
+                const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * block;
                 s.d[i][g][r] = x86_f16_at(x);
                 s.dmin[i][g][r] = x86_f16_at(x + 2);
                 uint32_t u[3], k[4];  // k4 unpacking (see block_q4_k): bytes sc0..7, m0..7
@@ -5487,14 +5503,17 @@ inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, i
                         x[r] = _mm256_setzero_si256();
                         continue;
                     }
-                    const __m256i bits = x86_load(w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q4_k) + 16 + 32 * (j / 2));
+                    const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * block;
+                    const __m256i bits = x86_load(xb + qs + 32 * (j / 2));
                     x[r] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(bits, 4) : bits, low4);
+                    if constexpr (Five)  // element l's fifth bit: bit j of qh[l]
+                        x[r] = _mm256_or_si256(x[r], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(x86_load(xb + 16), j), _mm256_set1_epi8(1)), 4));
                 }
                 x86_transpose8x32(x);
                 __m256i sum16 = _mm256_setzero_si256();
                 for (int c = 0; c < 8; ++c) {
                     _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[i][j][c][g]), x[c]);
-                    sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(x[c], ones8));  // q <= 15: pairs <= 30, 8 columns <= 240
+                    sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(x[c], ones8));  // q <= 31: pairs <= 62, 8 columns <= 496
                 }
                 offset = _mm256_add_epi32(offset, _mm256_madd_epi16(sum16, _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][j][g]))));
             }
@@ -5502,8 +5521,9 @@ inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, i
         }
 }
 
-// T tokens (q8_k rows as apart) over the strip's nsb super-blocks from super-block i0.
-template <int G, int T>
+// T tokens (q8_k rows as apart) over the strip's nsb super-blocks from super-block i0; Cols: columns
+// per int16 sum (4 for Q4_K, 2 for Q5_K).
+template <int G, int T, int Cols>
 inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
     constexpr int chunk = x86_rowlane_strip_k4<G>::chunk;
     alignas(32) unsigned char act[T][chunk][256];
@@ -5521,9 +5541,9 @@ inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, i
         for (int t = 0; t < T; ++t)
             for (int g = 0; g < G; ++g) dot[t][g] = _mm256_setzero_si256();
         for (int j = 0; j < 8; ++j)
-            for (int h = 0; h < 2; ++h) {  // columns 4h .. 4h+3 of sub-block j: 8 products per int16 lane
+            for (int c0 = 0; c0 < 8; c0 += Cols) {  // columns c0 .. c0 + Cols - 1 of sub-block j: 2 * Cols products per int16 lane
                 __m256i sum[T][G];
-                x86_rowlane_sum16<G, T, 4>(&s.levels[i][j][4 * h][0][0], 32 * G, &act[0][i][32 * j + 16 * h], sizeof(act[0]), sum);
+                x86_rowlane_sum16<G, T, Cols>(&s.levels[i][j][c0][0][0], 32 * G, &act[0][i][32 * j + 4 * c0], sizeof(act[0]), sum);
                 x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], dot);
             }
 #pragma GCC unroll 8
@@ -5548,14 +5568,17 @@ inline void x86_rowlane_tokens_q4_k(const x86_rowlane_strip_k4<G>& s, int nsb, i
     }
 }
 
-struct x86_rowlane_q4_k {
+template <bool Five>
+struct x86_rowlane_k4 {
     static constexpr int groups = 2, tokens = 3, block_elems = 256;
     using strip = x86_rowlane_strip_k4<groups>;
-    static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_q4_k<groups>(w, ws, rows, i0, nsb, s); }
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_q4_k<groups, Five>(w, ws, rows, i0, nsb, s); }
     template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
-        x86_rowlane_tokens_q4_k<groups, T>(s, nsb, i0, a, as, acc);
+        x86_rowlane_tokens_q4_k<groups, T, Five ? 2 : 4>(s, nsb, i0, a, as, acc);
     }
 };
+using x86_rowlane_q4_k = x86_rowlane_k4<false>;
+using x86_rowlane_q5_k = x86_rowlane_k4<true>;
 
 // Q6_K: levels q - 32 (-32..31) against activations plus 128; an int16 lane sums 4 products (2
 // columns, at most 4 * 255 * 32 = 32640), then pmaddwd with the 16-element sub-block's scale, two
@@ -5567,6 +5590,8 @@ template <int G> struct x86_rowlane_strip_k6 {
     alignas(32) int16_t scale[chunk][16][G][16];     // row r's scale of 16-element sub-block j at 2r and 2r + 1
     alignas(32) float d[chunk][G][8];
     alignas(32) int32_t offset[chunk][G][8];
+    alignas(32) int16_t mins[chunk][8][G][16];       // Q2_K: row r's mins of sub-blocks 2u, 2u + 1 at 2r, 2r + 1
+    alignas(32) float dmin[chunk][G][8];
 };
 
 template <int G>
@@ -5608,8 +5633,11 @@ inline void x86_rowlane_pack_q6_k(const unsigned char* w, size_t ws, int rows, i
         }
 }
 
-template <int G, int T>
-inline void x86_rowlane_tokens_q6_k(const x86_rowlane_strip_k6<G>& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
+// The tokens of the 16-sub-block formats (Q6_K, Q3_K, Q2_K): Cols columns per int16 sum (2 for
+// Q6_K, 4 for Q3_K and Q2_K, whose products are at most 4 * 255 and 3 * 255), one pmaddwd with
+// the scales per Cols columns; Mins (Q2_K): minus dmin * d_a * sum(min * bsum) per super-block.
+template <int G, int T, int Cols, bool Mins>
+inline void x86_rowlane_tokens_k16(const x86_rowlane_strip_k6<G>& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
     constexpr int chunk = x86_rowlane_strip_k6<G>::chunk;
     alignas(32) unsigned char act[T][chunk][256];
     float act_d[T][chunk];
@@ -5618,34 +5646,203 @@ inline void x86_rowlane_tokens_q6_k(const x86_rowlane_strip_k6<G>& s, int nsb, i
         __m256i dot[T][G];
         for (int t = 0; t < T; ++t)
             for (int g = 0; g < G; ++g) dot[t][g] = _mm256_setzero_si256();
-        for (int j = 0; j < 16; ++j)      // 16-element sub-block j: columns 4 (j % 2) .. +3 of 32-element part j / 2
-            for (int h = 0; h < 2; ++h) {  // two columns at a time: 4 products per int16 lane
-                const int col = 4 * (j % 2) + 2 * h;
+        for (int j = 0; j < 16; ++j)                // 16-element sub-block j: columns 4 (j % 2) .. +3 of 32-element part j / 2
+            for (int h = 0; h < 4 / Cols; ++h) {  // Cols columns at a time: 2 * Cols products per int16 lane
+                const int col = 4 * (j % 2) + Cols * h;
                 __m256i sum[T][G];
-                x86_rowlane_sum16<G, T, 2>(&s.levels[i][j / 2][col][0][0], 32 * G, &act[0][i][32 * (j / 2) + 4 * col], sizeof(act[0]), sum);
+                x86_rowlane_sum16<G, T, Cols>(&s.levels[i][j / 2][col][0][0], 32 * G, &act[0][i][32 * (j / 2) + 4 * col], sizeof(act[0]), sum);
                 x86_rowlane_scale_acc<G, T>(sum, s.scale[i][j][0], dot);
             }
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
             const __m256 dy = _mm256_set1_ps(act_d[t][i]);
+            __m256i min_dot[G];
+            if constexpr (Mins) {
+                const unsigned char* bsums = a + (size_t)t * as + (size_t)(i0 + i) * sizeof(block_q8_k) + q8k_bsums;
+                for (int g = 0; g < G; ++g) min_dot[g] = _mm256_setzero_si256();
+                for (int u = 0; u < 8; ++u) {
+                    int32_t v;
+                    std::memcpy(&v, bsums + 4 * u, 4);
+                    const __m256i av = _mm256_set1_epi32(v);
+                    for (int g = 0; g < G; ++g)
+                        min_dot[g] = _mm256_add_epi32(min_dot[g], _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(s.mins[i][u][g])), av));
+                }
+            }
 #pragma GCC unroll 4
             for (int g = 0; g < G; ++g) {
                 const __m256i q = _mm256_sub_epi32(dot[t][g], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.offset[i][g])));
                 acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(_mm256_load_ps(s.d[i][g]), dy), acc[t][g]);
+                if constexpr (Mins)
+                    acc[t][g] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min_dot[g]), _mm256_mul_ps(_mm256_load_ps(s.dmin[i][g]), dy), acc[t][g]);
             }
         }
     }
 }
+
+// Q3_K: levels q - 4 (-4..3), scales sc - 32 (-32..31) as Q6_K's. Q2_K: levels q (0..3), the
+// scales and mins are the low and high nibbles of scales[16]. Same strip and element order.
+template <int G, tensor_type Type>
+inline void x86_rowlane_pack_k16(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k6<G>& s) {
+    static_assert(Type == tensor_type::q3_k || Type == tensor_type::q2_k, "Q3_K or Q2_K");
+    constexpr bool q3 = Type == tensor_type::q3_k;
+    constexpr size_t block = q3 ? sizeof(block_q3_k) : sizeof(block_q2_k);
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), ones8 = _mm256_set1_epi8(1);
+    for (int i = 0; i < nsb; ++i)
+        for (int g = 0; g < G; ++g) {
+            for (int r = 0; r < 8; ++r) {
+                const bool live = 8 * g + r < rows;
+                const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * block;
+                int8_t sc[16] = {}, mn[16] = {};
+                if (live && q3) q3_k_scales(x + offsetof(block_q3_k, scales), sc);
+                if (live && !q3)
+                    for (int j = 0; j < 16; ++j) sc[j] = int8_t(x[j] & 15), mn[j] = int8_t(x[j] >> 4);
+                s.d[i][g][r] = live ? x86_f16_at(x + (q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d))) : 0.0f;
+                s.dmin[i][g][r] = live && !q3 ? x86_f16_at(x + offsetof(block_q2_k, dmin)) : 0.0f;
+                for (int j = 0; j < 16; ++j) s.scale[i][j][g][2 * r] = s.scale[i][j][g][2 * r + 1] = sc[j];
+                for (int u = 0; u < 8; ++u) s.mins[i][u][g][2 * r] = mn[2 * u], s.mins[i][u][g][2 * r + 1] = mn[2 * u + 1];
+            }
+            __m256i offset = _mm256_setzero_si256();
+            for (int h = 0; h < 2; ++h)
+                for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31: sub-blocks 8h + 2k and 8h + 2k + 1
+                    __m256i x[8];
+                    for (int r = 0; r < 8; ++r) {
+                        if (8 * g + r >= rows) {
+                            x[r] = _mm256_setzero_si256();
+                            continue;
+                        }
+                        const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * block;
+                        const __m256i low = _mm256_and_si256(_mm256_srli_epi16(x86_load(xb + (q3 ? offsetof(block_q3_k, qs) : offsetof(block_q2_k, qs)) + 32 * h), 2 * k), m3);
+                        if constexpr (q3) {
+                            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x86_load(xb), 4 * h + k), m1);
+                            x[r] = _mm256_sub_epi8(_mm256_or_si256(low, _mm256_slli_epi16(high, 2)), _mm256_set1_epi8(4));
+                        } else {
+                            x[r] = low;
+                        }
+                    }
+                    x86_transpose8x32(x);
+                    __m256i sum16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+                    for (int c = 0; c < 8; ++c) {
+                        _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[i][4 * h + k][c][g]), x[c]);
+                        sum16[c / 4] = _mm256_add_epi16(sum16[c / 4], _mm256_maddubs_epi16(ones8, x[c]));
+                    }
+                    for (int e = 0; e < 2; ++e)
+                        offset = _mm256_add_epi32(offset, _mm256_madd_epi16(sum16[e], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][8 * h + 2 * k + e][g]))));
+                }
+            _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[i][g]), _mm256_slli_epi32(offset, 7));
+        }
+}
+
 struct x86_rowlane_q6_k {
     static constexpr int groups = 2, tokens = 3, block_elems = 256;
     using strip = x86_rowlane_strip_k6<groups>;
     static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_q6_k<groups>(w, ws, rows, i0, nsb, s); }
     template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
-        x86_rowlane_tokens_q6_k<groups, T>(s, nsb, i0, a, as, acc);
+        x86_rowlane_tokens_k16<groups, T, 2, false>(s, nsb, i0, a, as, acc);
     }
 };
+template <tensor_type Type>
+struct x86_rowlane_k16 {
+    static constexpr int groups = 2, tokens = 3, block_elems = 256;
+    using strip = x86_rowlane_strip_k6<groups>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_k16<groups, Type>(w, ws, rows, i0, nsb, s); }
+    template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
+        x86_rowlane_tokens_k16<groups, T, 4, Type == tensor_type::q2_k>(s, nsb, i0, a, as, acc);
+    }
+};
+using x86_rowlane_q3_k = x86_rowlane_k16<tensor_type::q3_k>;
+using x86_rowlane_q2_k = x86_rowlane_k16<tensor_type::q2_k>;
 #endif
 #endif  // AI_X86_MM512
+
+#if AI_X86_INT8
+// Q3_K and Q2_K tiles (decode, and batches where no faster path exists), 256 bits wide in every x86
+// set: per (row, token) and super-block, the eight 32-element chunks as int8 dots with the two
+// sub-block scales in int16 (x86_scale_pair_*), summed in int32 lanes, then
+//     Q3_K: acc = fma(float(dot - 4 * sum(sc * bsum)), d * d_a, acc)   (levels q, 0..7, for q - 4)
+//     Q2_K: acc = fma(float(dot), d * d_a, acc); acc = fnmadd(float(sum(m * bsum)), dmin * d_a, acc)
+// the bsum terms in vector lanes too, so an output's bits depend on n alone.
+// A Q3_K block's sixteen scales minus 32 (q3_k_scales in registers). The 16 bytes read are the
+// last 4 of qs and the 12 scale bytes: nothing outside the block.
+inline __m128i x86_q3_k_scales(const unsigned char* block) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + offsetof(block_q3_k, scales) - 4));  // scales at bytes 4..15
+    const __m128i v = _mm_shuffle_epi8(b, _mm_setr_epi8(4, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i low = _mm_and_si128(_mm_srlv_epi64(v, _mm_set_epi64x(4, 0)), _mm_set1_epi8(15));  // 0..7: low nibbles, 8..15: high
+    const __m128i h = _mm_shuffle_epi8(b, _mm_setr_epi8(12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15));
+    const __m128i high = _mm_and_si128(_mm_srlv_epi32(h, _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));  // byte j: bits 2 (j / 4) ..
+    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+}
+template <tensor_type Type>
+struct x86_mm_k16 {
+    static_assert(Type == tensor_type::q3_k || Type == tensor_type::q2_k, "Q3_K or Q2_K");
+    static constexpr bool q3 = Type == tensor_type::q3_k;
+    static constexpr size_t bytes = q3 ? sizeof(block_q3_k) : sizeof(block_q2_k);
+    template <int R, int T>
+    static void tile(const unsigned char* w, size_t ws, size_t ahead, const unsigned char* a, size_t as, int64_t nb, float* y, int64_t ys) {
+        __m256 acc[R][T];
+        AI_MM_UNROLL
+        for (int r = 0; r < R; ++r)
+            AI_MM_UNROLL
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+        for (int64_t i = 0; i < nb; ++i) {
+            float dy[T];
+            AI_MM_UNROLL
+            for (int t = 0; t < T; ++t) std::memcpy(&dy[t], a + (size_t)t * as + (size_t)i * sizeof(block_q8_k), 4);
+            AI_MM_UNROLL
+            for (int r = 0; r < R; ++r) {
+                const unsigned char* x = w + (size_t)r * ws + (size_t)i * bytes;
+                x86_mm_prefetch_tile<R, T>(x, bytes, i, nb, ws, ahead);
+                __m256i scales, side;  // side: int16 scales (Q3_K, times -4) or mins (Q2_K) against the bsums
+                if constexpr (q3) {
+                    const __m128i sc8 = x86_q3_k_scales(x);
+                    scales = _mm256_broadcastsi128_si256(sc8);
+                    side = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 2);
+                } else {
+                    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + offsetof(block_q2_k, scales)));
+                    scales = _mm256_broadcastsi128_si256(_mm_and_si128(b, _mm_set1_epi8(15)));
+                    side = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15)));
+                }
+                __m256i sumi[T], msum[T];
+                AI_MM_UNROLL
+                for (int t = 0; t < T; ++t) {
+                    const __m256i bsums = x86_load(a + (size_t)t * as + (size_t)i * sizeof(block_q8_k) + q8k_bsums);
+                    if constexpr (q3) sumi[t] = _mm256_madd_epi16(side, _mm256_sub_epi16(_mm256_setzero_si256(), bsums));
+                    else sumi[t] = _mm256_setzero_si256(), msum[t] = _mm256_madd_epi16(side, bsums);
+                }
+                const __m256i hmask = q3 ? x86_load(x) : _mm256_setzero_si256();
+                AI_MM_UNROLL
+                for (int h = 0; h < 2; ++h) {
+                    const __m256i bits = x86_load(x + (q3 ? offsetof(block_q3_k, qs) : offsetof(block_q2_k, qs)) + 32 * h);
+                    AI_MM_UNROLL
+                    for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31
+                        __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                        if constexpr (q3) q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), m1), 2));
+                        const __m256i sc = q3 ? x86_scale_pair_s8(scales, 4 * h + k) : x86_scale_pair_u8(scales, 4 * h + k);
+                        AI_MM_UNROLL
+                        for (int t = 0; t < T; ++t) {
+                            const unsigned char* yb = a + (size_t)t * as + (size_t)i * sizeof(block_q8_k);
+                            sumi[t] = x86_mm_madd_acc(sumi[t], _mm256_maddubs_epi16(q, x86_load(yb + q8k_qs + 32 * (4 * h + k))), sc);
+                        }
+                    }
+                }
+                const float d = x86_f16_at(x + (q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d)));
+                AI_MM_UNROLL
+                for (int t = 0; t < T; ++t) {
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dy[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
+                    if constexpr (!q3)
+                        acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(x86_f16_at(x + offsetof(block_q2_k, dmin)) * dy[t]), _mm256_cvtepi32_ps(msum[t]), acc[r][t]);
+                }
+            }
+        }
+        AI_MM_UNROLL
+        for (int t = 0; t < T; ++t)
+            AI_MM_UNROLL
+            for (int r = 0; r < R; ++r) y[t * ys + r] = x86_hsum(acc[r][t]);
+    }
+};
+using x86_mm_q3_k = x86_mm_k16<tensor_type::q3_k>;
+using x86_mm_q2_k = x86_mm_k16<tensor_type::q2_k>;
+#endif
 }  // namespace detail
 
 #if AI_X86_INT8
@@ -5667,8 +5864,11 @@ void mm_q4_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, siz
 }
 void mm_q5_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
-    if (nt == 1) detail::mm_decode<detail::x86_mm_k4<true>>(w, w_stride, nr, a, n, y);
-    else detail::mm_tiles<detail::x86_mm_k4<true>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+    if (nt == 1) return detail::mm_decode<detail::x86_mm_k4<true>>(w, w_stride, nr, a, n, y);
+#if defined(AI_X86_ROWLANES)
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q5_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+    detail::mm_tiles<detail::x86_mm_k4<true>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 void mm_q6_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
@@ -5677,6 +5877,22 @@ void mm_q6_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, siz
     if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q6_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_q6_k, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_q3_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
+                         int64_t n, float* y, int64_t y_stride) {
+    if (nt == 1) return detail::mm_decode<detail::x86_mm_q3_k>(w, w_stride, nr, a, n, y);
+#if defined(AI_X86_ROWLANES)
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q3_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+    detail::mm_tiles<detail::x86_mm_q3_k, 2, 4>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+}
+void mm_q2_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
+                         int64_t n, float* y, int64_t y_stride) {
+    if (nt == 1) return detail::mm_decode<detail::x86_mm_q2_k>(w, w_stride, nr, a, n, y);
+#if defined(AI_X86_ROWLANES)
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q2_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+    detail::mm_tiles<detail::x86_mm_q2_k, 2, 4>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 }  // namespace simd
 #undef AI_MM_TILE
@@ -5691,6 +5907,12 @@ void mm_q5_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as
 }
 void mm_q6_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
     detail::mm_by_rows(simd::vec_dot_q6_k_q8_k, w, ws, nr, a, as, nt, n, y, ys);
+}
+void mm_q3_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    detail::mm_by_rows(simd::vec_dot_q3_k_q8_k, w, ws, nr, a, as, nt, n, y, ys);
+}
+void mm_q2_k_q8_k(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    detail::mm_by_rows(simd::vec_dot_q2_k_q8_k, w, ws, nr, a, as, nt, n, y, ys);
 }
 }  // namespace simd
 #endif
@@ -6025,6 +6247,8 @@ inline mm_fn simd_mm(tensor_type w) {
     case tensor_type::q4_k: return simd::mm_q4_k_q8_k;
     case tensor_type::q5_k: return simd::mm_q5_k_q8_k;
     case tensor_type::q6_k: return simd::mm_q6_k_q8_k;
+    case tensor_type::q3_k: return simd::mm_q3_k_q8_k;
+    case tensor_type::q2_k: return simd::mm_q2_k_q8_k;
 #endif
 #if defined(AI_HAVE_TILE_FLOAT)
     case tensor_type::f16: return simd::mm_f16_f32;
