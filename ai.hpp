@@ -4092,43 +4092,33 @@ inline void x86_rowlane_pack32(const unsigned char* w, size_t ws, int rows, int6
 // high = 16..31). Q4_0: q - 8.
 struct x86_rowlane_levels_q4_0 {
     __m256i operator()(const unsigned char* p) const {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-        return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+        return _mm256_sub_epi8(x86_nibbles32(p + 2), _mm256_set1_epi8(8));
     }
 };
 // Q5_0: q - 16 (-16..15), the fifth bits from qh (bit j: element j).
 struct x86_rowlane_levels_q5_0 {
     __m256i operator()(const unsigned char* p) const {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-        const __m256i lev = _mm256_or_si256(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_and_si256(x86_bits32(p + 2), _mm256_set1_epi8(16)));
+        const __m256i lev = _mm256_or_si256(x86_nibbles32(p + 6), _mm256_and_si256(x86_bits32(p + 2), _mm256_set1_epi8(16)));
         return _mm256_sub_epi8(lev, _mm256_set1_epi8(16));
     }
 };
 // Q4_1: q as stored (0..15), after the scale and the minimum.
 struct x86_rowlane_levels_q4_1 {
     __m256i operator()(const unsigned char* p) const {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 4));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-        return _mm256_and_si256(both, _mm256_set1_epi8(15));
+        return x86_nibbles32(p + 4);
     }
 };
 // Q5_1: q as stored (0..31), the fifth bits from qh.
 struct x86_rowlane_levels_q5_1 {
     __m256i operator()(const unsigned char* p) const {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-        return _mm256_or_si256(_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_and_si256(x86_bits32(p + 4), _mm256_set1_epi8(16)));
+        return _mm256_or_si256(x86_nibbles32(p + 8), _mm256_and_si256(x86_bits32(p + 4), _mm256_set1_epi8(16)));
     }
 };
 // IQ4_NL: the table's values (-127..113) for the nibbles; signed bytes like Q8_0's.
 struct x86_rowlane_levels_iq4_nl {
     __m256i operator()(const unsigned char* p) const {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
         const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
-        return _mm256_shuffle_epi8(table, _mm256_and_si256(both, _mm256_set1_epi8(15)));
+        return _mm256_shuffle_epi8(table, x86_nibbles32(p + 2));
     }
 };
 
@@ -5594,45 +5584,6 @@ template <int G> struct x86_rowlane_strip_k6 {
     alignas(32) float dmin[chunk][G][8];
 };
 
-template <int G>
-inline void x86_rowlane_pack_q6_k(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k6<G>& s) {
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), b32 = _mm256_set1_epi8(32), ones8 = _mm256_set1_epi8(1);
-    for (int i = 0; i < nsb; ++i)
-        for (int g = 0; g < G; ++g) {
-            for (int r = 0; r < 8; ++r) {
-                const bool live = 8 * g + r < rows;
-                const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q6_k);
-                s.d[i][g][r] = live ? x86_f16_at(x + 208) : 0.0f;
-                for (int j = 0; j < 16; ++j) s.scale[i][j][g][2 * r] = s.scale[i][j][g][2 * r + 1] = live ? (int8_t)x[192 + j] : 0;
-            }
-            __m256i offset = _mm256_setzero_si256();
-            for (int h = 0; h < 2; ++h)
-                for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31: sub-blocks 8h + 2k and 8h + 2k + 1
-                    __m256i x[8];
-                    for (int r = 0; r < 8; ++r) {
-                        if (8 * g + r >= rows) {
-                            x[r] = _mm256_setzero_si256();
-                            continue;
-                        }
-                        const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * sizeof(block_q6_k);
-                        const __m256i l = x86_load(xb + 64 * h + 32 * (k % 2)), hb = x86_load(xb + 128 + 32 * h);
-                        const __m256i q = _mm256_or_si256(_mm256_and_si256(k / 2 ? _mm256_srli_epi16(l, 4) : l, m4),
-                                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4));
-                        x[r] = _mm256_sub_epi8(q, b32);
-                    }
-                    x86_transpose8x32(x);
-                    __m256i sum16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-                    for (int c = 0; c < 8; ++c) {
-                        _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[i][4 * h + k][c][g]), x[c]);
-                        sum16[c / 4] = _mm256_add_epi16(sum16[c / 4], _mm256_maddubs_epi16(ones8, x[c]));
-                    }
-                    for (int e = 0; e < 2; ++e)
-                        offset = _mm256_add_epi32(offset, _mm256_madd_epi16(sum16[e], _mm256_load_si256(reinterpret_cast<const __m256i*>(s.scale[i][8 * h + 2 * k + e][g]))));
-                }
-            _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[i][g]), _mm256_slli_epi32(offset, 7));
-        }
-}
-
 // The tokens of the 16-sub-block formats (Q6_K, Q3_K, Q2_K): Cols columns per int16 sum (2 for
 // Q6_K, 4 for Q3_K and Q2_K, whose products are at most 4 * 255 and 3 * 255), one pmaddwd with
 // the scales per Cols columns; Mins (Q2_K): minus dmin * d_a * sum(min * bsum) per super-block.
@@ -5679,25 +5630,28 @@ inline void x86_rowlane_tokens_k16(const x86_rowlane_strip_k6<G>& s, int nsb, in
     }
 }
 
-// Q3_K: levels q - 4 (-4..3), scales sc - 32 (-32..31) as Q6_K's. Q2_K: levels q (0..3), the
-// scales and mins are the low and high nibbles of scales[16]. Same strip and element order.
+// The 16-sub-block formats' strips: Q6_K levels q - 32 (-32..31) and int8 scales; Q3_K levels q - 4
+// (-4..3) and scales sc - 32 (-32..31); Q2_K levels q (0..3), scales and mins the low and high
+// nibbles of scales[16]. One element order: part 4h + k holds elements 128h + 32k .. +31.
 template <int G, tensor_type Type>
 inline void x86_rowlane_pack_k16(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k6<G>& s) {
-    static_assert(Type == tensor_type::q3_k || Type == tensor_type::q2_k, "Q3_K or Q2_K");
-    constexpr bool q3 = Type == tensor_type::q3_k;
-    constexpr size_t block = q3 ? sizeof(block_q3_k) : sizeof(block_q2_k);
-    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), ones8 = _mm256_set1_epi8(1);
+    static_assert(Type == tensor_type::q6_k || Type == tensor_type::q3_k || Type == tensor_type::q2_k, "Q6_K, Q3_K or Q2_K");
+    constexpr bool q6 = Type == tensor_type::q6_k, q3 = Type == tensor_type::q3_k, q2 = Type == tensor_type::q2_k;
+    constexpr size_t block = q6 ? sizeof(block_q6_k) : q3 ? sizeof(block_q3_k) : sizeof(block_q2_k);
+    constexpr size_t d_at = q6 ? offsetof(block_q6_k, d) : q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d);
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), ones8 = _mm256_set1_epi8(1);
     for (int i = 0; i < nsb; ++i)
         for (int g = 0; g < G; ++g) {
             for (int r = 0; r < 8; ++r) {
                 const bool live = 8 * g + r < rows;
                 const unsigned char* x = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * block;
                 int8_t sc[16] = {}, mn[16] = {};
+                if (live && q6) std::memcpy(sc, x + offsetof(block_q6_k, scales), 16);
                 if (live && q3) q3_k_scales(x + offsetof(block_q3_k, scales), sc);
-                if (live && !q3)
+                if (live && q2)
                     for (int j = 0; j < 16; ++j) sc[j] = int8_t(x[j] & 15), mn[j] = int8_t(x[j] >> 4);
-                s.d[i][g][r] = live ? x86_f16_at(x + (q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d))) : 0.0f;
-                s.dmin[i][g][r] = live && !q3 ? x86_f16_at(x + offsetof(block_q2_k, dmin)) : 0.0f;
+                s.d[i][g][r] = live ? x86_f16_at(x + d_at) : 0.0f;
+                s.dmin[i][g][r] = live && q2 ? x86_f16_at(x + offsetof(block_q2_k, dmin)) : 0.0f;
                 for (int j = 0; j < 16; ++j) s.scale[i][j][g][2 * r] = s.scale[i][j][g][2 * r + 1] = sc[j];
                 for (int u = 0; u < 8; ++u) s.mins[i][u][g][2 * r] = mn[2 * u], s.mins[i][u][g][2 * r + 1] = mn[2 * u + 1];
             }
@@ -5711,6 +5665,13 @@ inline void x86_rowlane_pack_k16(const unsigned char* w, size_t ws, int rows, in
                             continue;
                         }
                         const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(i0 + i) * block;
+                        if constexpr (q6) {
+                            const __m256i l = x86_load(xb + 64 * h + 32 * (k % 2)), hb = x86_load(xb + offsetof(block_q6_k, qh) + 32 * h);
+                            const __m256i q = _mm256_or_si256(_mm256_and_si256(k / 2 ? _mm256_srli_epi16(l, 4) : l, m4),
+                                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4));
+                            x[r] = _mm256_sub_epi8(q, _mm256_set1_epi8(32));
+                            continue;
+                        }
                         const __m256i low = _mm256_and_si256(_mm256_srli_epi16(x86_load(xb + (q3 ? offsetof(block_q3_k, qs) : offsetof(block_q2_k, qs)) + 32 * h), 2 * k), m3);
                         if constexpr (q3) {
                             const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x86_load(xb), 4 * h + k), m1);
@@ -5732,23 +5693,16 @@ inline void x86_rowlane_pack_k16(const unsigned char* w, size_t ws, int rows, in
         }
 }
 
-struct x86_rowlane_q6_k {
-    static constexpr int groups = 2, tokens = 3, block_elems = 256;
-    using strip = x86_rowlane_strip_k6<groups>;
-    static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_q6_k<groups>(w, ws, rows, i0, nsb, s); }
-    template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
-        x86_rowlane_tokens_k16<groups, T, 2, false>(s, nsb, i0, a, as, acc);
-    }
-};
 template <tensor_type Type>
 struct x86_rowlane_k16 {
     static constexpr int groups = 2, tokens = 3, block_elems = 256;
     using strip = x86_rowlane_strip_k6<groups>;
     static void pack(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, strip& s) { x86_rowlane_pack_k16<groups, Type>(w, ws, rows, i0, nsb, s); }
     template <int T> static void run(const strip& s, int nsb, int64_t i0, const unsigned char* a, size_t as, __m256 (*acc)[groups]) {
-        x86_rowlane_tokens_k16<groups, T, 4, Type == tensor_type::q2_k>(s, nsb, i0, a, as, acc);
+        x86_rowlane_tokens_k16<groups, T, Type == tensor_type::q6_k ? 2 : 4, Type == tensor_type::q2_k>(s, nsb, i0, a, as, acc);
     }
 };
+using x86_rowlane_q6_k = x86_rowlane_k16<tensor_type::q6_k>;
 using x86_rowlane_q3_k = x86_rowlane_k16<tensor_type::q3_k>;
 using x86_rowlane_q2_k = x86_rowlane_k16<tensor_type::q2_k>;
 #endif
@@ -5783,7 +5737,7 @@ struct x86_mm_k16 {
         for (int r = 0; r < R; ++r)
             AI_MM_UNROLL
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-        const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+        const __m256i m3 = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4);
         for (int64_t i = 0; i < nb; ++i) {
             float dy[T];
             AI_MM_UNROLL
@@ -5792,14 +5746,19 @@ struct x86_mm_k16 {
             for (int r = 0; r < R; ++r) {
                 const unsigned char* x = w + (size_t)r * ws + (size_t)i * bytes;
                 x86_mm_prefetch_tile<R, T>(x, bytes, i, nb, ws, ahead);
-                __m256i scales, side;  // side: int16 scales (Q3_K, times -4) or mins (Q2_K) against the bsums
+                // Chunk c's two scales as int16 lanes take one pshufb: of the scale bytes (Q2_K, unsigned:
+                // x86_scale_pair_u8), or (Q3_K, signed) of its int16 scales 0..7 (c < 4) or 8..15 in
+                // both 128-bit lanes (sc_lo, sc_hi). side: the scales times 4 (Q3_K, against -bsums)
+                // or the mins (Q2_K).
+                __m256i sc_lo, sc_hi, side;
                 if constexpr (q3) {
-                    const __m128i sc8 = x86_q3_k_scales(x);
-                    scales = _mm256_broadcastsi128_si256(sc8);
-                    side = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 2);
+                    const __m256i sc16 = _mm256_cvtepi8_epi16(x86_q3_k_scales(x));
+                    sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+                    sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+                    side = _mm256_slli_epi16(sc16, 2);
                 } else {
                     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + offsetof(block_q2_k, scales)));
-                    scales = _mm256_broadcastsi128_si256(_mm_and_si128(b, _mm_set1_epi8(15)));
+                    sc_lo = sc_hi = _mm256_broadcastsi128_si256(_mm_and_si128(b, _mm_set1_epi8(15)));
                     side = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15)));
                 }
                 __m256i sumi[T], msum[T];
@@ -5816,8 +5775,13 @@ struct x86_mm_k16 {
                     AI_MM_UNROLL
                     for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31
                         __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
-                        if constexpr (q3) q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), m1), 2));
-                        const __m256i sc = q3 ? x86_scale_pair_s8(scales, 4 * h + k) : x86_scale_pair_u8(scales, 4 * h + k);
+                        if constexpr (q3) {  // bit j = 4h + k of each hmask byte to bit 2
+                            const int j = 4 * h + k;
+                            q = _mm256_or_si256(q, _mm256_and_si256(j >= 2 ? _mm256_srli_epi16(hmask, j - 2) : _mm256_slli_epi16(hmask, 2 - j), bit2));
+                        }
+                        const int c4 = 4 * k;  // Q3_K: scales 8h + 2k and 8h + 2k + 1 are int16 lanes 2k, 2k + 1 of sc_lo / sc_hi
+                        const __m256i sc = q3 ? _mm256_shuffle_epi8(h ? sc_hi : sc_lo, _mm256_set_m128i(_mm_set1_epi16(short((c4 + 3) << 8 | (c4 + 2))), _mm_set1_epi16(short((c4 + 1) << 8 | c4))))
+                                              : x86_scale_pair_u8(sc_lo, 4 * h + k);
                         AI_MM_UNROLL
                         for (int t = 0; t < T; ++t) {
                             const unsigned char* yb = a + (size_t)t * as + (size_t)i * sizeof(block_q8_k);
