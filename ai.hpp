@@ -3559,6 +3559,8 @@ float simd::vec_dot_q2_k_q8_k(const void* w, const void* a, int64_t n) {
 float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
     return detail::neon_k_row<detail::block_q3_k>(w, a, n, [](const uint8_t* x, float dy, const int8_t* q8, const int16_t*) {
         const uint8x16_t hm0 = vld1q_u8(x), hm1 = vld1q_u8(x + 16);
+        int8_t sc[16];
+        detail::q3_k_scales(x + 96, sc);
         int isum = 0;
         for (int h = 0; h < 2; ++h)
             for (int s = 0; s < 4; ++s) {
@@ -3569,8 +3571,8 @@ float simd::vec_dot_q3_k_q8_k(const void* w, const void* a, int64_t n) {
                 const int8x16_t q0 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vandq_u8(vtstq_u8(hm0, bit), four))), vdupq_n_s8(4));
                 const int8x16_t q1 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(hi, vandq_u8(vtstq_u8(hm1, bit), four))), vdupq_n_s8(4));
                 const int j = 8 * h + 2 * s;
-                isum += (detail::q3_k_scale(x + 96, j) - 32) * detail::neon_sub_dot(q0, q8 + 16 * j);
-                isum += (detail::q3_k_scale(x + 96, j + 1) - 32) * detail::neon_sub_dot(q1, q8 + 16 * j + 16);
+                isum += sc[j] * detail::neon_sub_dot(q0, q8 + 16 * j);
+                isum += sc[j + 1] * detail::neon_sub_dot(q1, q8 + 16 * j + 16);
             }
         return dy * detail::neon_f16_at(x + 108) * float(isum);
     });
@@ -5360,59 +5362,6 @@ struct x86_mm_k4 {
     }
 };
 
-struct x86_mm_q6_k {
-    template <int R, int T>
-    static void tile(const unsigned char* w, size_t ws, size_t ahead, const unsigned char* a, size_t as, int64_t nb, float* y, int64_t ys) {
-        __m256 acc[R][T];
-        AI_MM_UNROLL
-        for (int r = 0; r < R; ++r)
-            AI_MM_UNROLL
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-        const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-        for (int64_t i = 0; i < nb; ++i) {
-            float dy[T];
-            AI_MM_UNROLL
-            for (int t = 0; t < T; ++t) std::memcpy(&dy[t], a + (size_t)t * as + (size_t)i * sizeof(block_q8_k), 4);
-            AI_MM_UNROLL
-            for (int r = 0; r < R; ++r) {
-                const unsigned char* x = w + (size_t)r * ws + (size_t)i * sizeof(block_q6_k);
-                x86_mm_prefetch_tile<R, T>(x, sizeof(block_q6_k), i, nb, ws, ahead);
-                const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 192));
-                const __m256i scales = _mm256_broadcastsi128_si256(sc8);
-                const __m256i sc32 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 5);  // the -32 of q - 32, with -bsums
-                __m256i sumi[T];
-                AI_MM_UNROLL
-                for (int t = 0; t < T; ++t) {
-                    const unsigned char* yb = a + (size_t)t * as + (size_t)i * sizeof(block_q8_k);
-                    sumi[t] = _mm256_madd_epi16(sc32, _mm256_sub_epi16(_mm256_setzero_si256(), x86_load(yb + q8k_bsums)));
-                }
-                AI_MM_UNROLL
-                for (int h = 0; h < 2; ++h) {
-                    const __m256i l0 = x86_load(x + 64 * h), l1 = x86_load(x + 64 * h + 32), hb = x86_load(x + 128 + 32 * h);
-                    AI_MM_UNROLL
-                    for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31
-                        const __m256i l = k % 2 ? l1 : l0;
-                        const __m256i q = _mm256_or_si256(_mm256_and_si256(k / 2 ? _mm256_srli_epi16(l, 4) : l, m4),
-                                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4));
-                        const __m256i sc = x86_scale_pair_s8(scales, 4 * h + k);
-                        AI_MM_UNROLL
-                        for (int t = 0; t < T; ++t) {
-                            const unsigned char* yb = a + (size_t)t * as + (size_t)i * sizeof(block_q8_k);
-                            sumi[t] = x86_mm_madd_acc(sumi[t], _mm256_maddubs_epi16(q, x86_mm_qs8k(yb, 4 * h + k)), sc);
-                        }
-                    }
-                }
-                const float d = x86_f16_at(x + 208);
-                AI_MM_UNROLL
-                for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dy[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
-            }
-        }
-        AI_MM_UNROLL
-        for (int t = 0; t < T; ++t)
-            AI_MM_UNROLL
-            for (int r = 0; r < R; ++r) y[t * ys + r] = x86_hsum(acc[r][t]);
-    }
-};
 #if defined(AI_X86_ROWLANES)
 // Q4_K batches with rows in the lanes (see "AVX2 batches: weight rows in the lanes" above). A
 // super-block's 8 sub-blocks are transposed like 8 Q4_0 blocks; the levels q (0..15) are the signed
@@ -5709,12 +5658,6 @@ using x86_rowlane_q2_k = x86_rowlane_k16<tensor_type::q2_k>;
 #endif  // AI_X86_MM512
 
 #if AI_X86_INT8
-// Q3_K and Q2_K tiles (decode, and batches where no faster path exists), 256 bits wide in every x86
-// set: per (row, token) and super-block, the eight 32-element chunks as int8 dots with the two
-// sub-block scales in int16 (x86_scale_pair_*), summed in int32 lanes, then
-//     Q3_K: acc = fma(float(dot - 4 * sum(sc * bsum)), d * d_a, acc)   (levels q, 0..7, for q - 4)
-//     Q2_K: acc = fma(float(dot), d * d_a, acc); acc = fnmadd(float(sum(m * bsum)), dmin * d_a, acc)
-// the bsum terms in vector lanes too, so an output's bits depend on n alone.
 // A Q3_K block's sixteen scales minus 32 (q3_k_scales in registers). The 16 bytes read are the
 // last 4 of qs and the 12 scale bytes: nothing outside the block.
 inline __m128i x86_q3_k_scales(const unsigned char* block) {
@@ -5725,11 +5668,19 @@ inline __m128i x86_q3_k_scales(const unsigned char* block) {
     const __m128i high = _mm_and_si128(_mm_srlv_epi32(h, _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));  // byte j: bits 2 (j / 4) ..
     return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
 }
+// Tiles of the formats with 16 sub-blocks of 16 (decode, and batches where no faster path exists),
+// 256 bits wide: Q3_K and Q2_K in every x86 set, Q6_K where there is no 512-bit one. Per (row,
+// token) and super-block, the eight 32-element chunks as int8 dots with the two sub-block scales
+// in int16, summed in int32 lanes, then
+//     Q6_K: acc = fma(float(dot - 32 * sum(sc * bsum)), d * d_a, acc)  (levels q, 0..63, for q - 32)
+//     Q3_K: acc = fma(float(dot - 4 * sum(sc * bsum)), d * d_a, acc)   (levels q, 0..7, for q - 4)
+//     Q2_K: acc = fma(float(dot), d * d_a, acc); acc = fnmadd(float(sum(m * bsum)), dmin * d_a, acc)
+// the bsum terms in vector lanes too, so an output's bits depend on n alone.
 template <tensor_type Type>
 struct x86_mm_k16 {
-    static_assert(Type == tensor_type::q3_k || Type == tensor_type::q2_k, "Q3_K or Q2_K");
-    static constexpr bool q3 = Type == tensor_type::q3_k;
-    static constexpr size_t bytes = q3 ? sizeof(block_q3_k) : sizeof(block_q2_k);
+    static_assert(Type == tensor_type::q6_k || Type == tensor_type::q3_k || Type == tensor_type::q2_k, "Q6_K, Q3_K or Q2_K");
+    static constexpr bool q6 = Type == tensor_type::q6_k, q3 = Type == tensor_type::q3_k, q2 = Type == tensor_type::q2_k;
+    static constexpr size_t bytes = q6 ? sizeof(block_q6_k) : q3 ? sizeof(block_q3_k) : sizeof(block_q2_k);
     template <int R, int T>
     static void tile(const unsigned char* w, size_t ws, size_t ahead, const unsigned char* a, size_t as, int64_t nb, float* y, int64_t ys) {
         __m256 acc[R][T];
@@ -5737,7 +5688,7 @@ struct x86_mm_k16 {
         for (int r = 0; r < R; ++r)
             AI_MM_UNROLL
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-        const __m256i m3 = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4);
+        const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(15), bit2 = _mm256_set1_epi8(4), bits45 = _mm256_set1_epi8(0x30);
         for (int64_t i = 0; i < nb; ++i) {
             float dy[T];
             AI_MM_UNROLL
@@ -5747,15 +5698,15 @@ struct x86_mm_k16 {
                 const unsigned char* x = w + (size_t)r * ws + (size_t)i * bytes;
                 x86_mm_prefetch_tile<R, T>(x, bytes, i, nb, ws, ahead);
                 // Chunk c's two scales as int16 lanes take one pshufb: of the scale bytes (Q2_K, unsigned:
-                // x86_scale_pair_u8), or (Q3_K, signed) of its int16 scales 0..7 (c < 4) or 8..15 in
-                // both 128-bit lanes (sc_lo, sc_hi). side: the scales times 4 (Q3_K, against -bsums)
-                // or the mins (Q2_K).
+                // x86_scale_pair_u8), or (Q6_K, Q3_K: signed) of the int16 scales 0..7 (c < 4) or 8..15
+                // in both 128-bit lanes (sc_lo, sc_hi). side: the scales times 32 or 4 (Q6_K, Q3_K,
+                // against -bsums) or the mins (Q2_K).
                 __m256i sc_lo, sc_hi, side;
-                if constexpr (q3) {
-                    const __m256i sc16 = _mm256_cvtepi8_epi16(x86_q3_k_scales(x));
+                if constexpr (q6 || q3) {
+                    const __m256i sc16 = _mm256_cvtepi8_epi16(q6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + offsetof(block_q6_k, scales))) : x86_q3_k_scales(x));
                     sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
                     sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
-                    side = _mm256_slli_epi16(sc16, 2);
+                    side = _mm256_slli_epi16(sc16, q6 ? 5 : 2);
                 } else {
                     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + offsetof(block_q2_k, scales)));
                     sc_lo = sc_hi = _mm256_broadcastsi128_si256(_mm_and_si128(b, _mm_set1_epi8(15)));
@@ -5765,22 +5716,31 @@ struct x86_mm_k16 {
                 AI_MM_UNROLL
                 for (int t = 0; t < T; ++t) {
                     const __m256i bsums = x86_load(a + (size_t)t * as + (size_t)i * sizeof(block_q8_k) + q8k_bsums);
-                    if constexpr (q3) sumi[t] = _mm256_madd_epi16(side, _mm256_sub_epi16(_mm256_setzero_si256(), bsums));
+                    if constexpr (q6 || q3) sumi[t] = _mm256_madd_epi16(side, _mm256_sub_epi16(_mm256_setzero_si256(), bsums));
                     else sumi[t] = _mm256_setzero_si256(), msum[t] = _mm256_madd_epi16(side, bsums);
                 }
                 const __m256i hmask = q3 ? x86_load(x) : _mm256_setzero_si256();
                 AI_MM_UNROLL
                 for (int h = 0; h < 2; ++h) {
-                    const __m256i bits = x86_load(x + (q3 ? offsetof(block_q3_k, qs) : offsetof(block_q2_k, qs)) + 32 * h);
+                    const __m256i bits = x86_load(x + (q6 ? 64 * h : (q3 ? offsetof(block_q3_k, qs) : offsetof(block_q2_k, qs)) + 32 * h));
+                    const __m256i bits1 = q6 ? x86_load(x + 64 * h + 32) : bits;  // Q6_K: ql of elements 128h + 32 .. +63 and + 96 .. +127
+                    const __m256i qh = q6 ? x86_load(x + offsetof(block_q6_k, qh) + 32 * h) : bits;
                     AI_MM_UNROLL
                     for (int k = 0; k < 4; ++k) {  // elements 128h + 32k .. +31
-                        __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                        __m256i q;
+                        if constexpr (q6) {  // low nibble k / 2 of ql, bits 2k, 2k + 1 of qh to bits 4, 5
+                            const __m256i l = k % 2 ? bits1 : bits;
+                            const __m256i hb = k < 2 ? _mm256_slli_epi16(qh, 4 - 2 * k) : k == 2 ? qh : _mm256_srli_epi16(qh, 2);
+                            q = _mm256_or_si256(_mm256_and_si256(k / 2 ? _mm256_srli_epi16(l, 4) : l, m4), _mm256_and_si256(hb, bits45));
+                        } else {
+                            q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                        }
                         if constexpr (q3) {  // bit j = 4h + k of each hmask byte to bit 2
                             const int j = 4 * h + k;
                             q = _mm256_or_si256(q, _mm256_and_si256(j >= 2 ? _mm256_srli_epi16(hmask, j - 2) : _mm256_slli_epi16(hmask, 2 - j), bit2));
                         }
-                        const int c4 = 4 * k;  // Q3_K: scales 8h + 2k and 8h + 2k + 1 are int16 lanes 2k, 2k + 1 of sc_lo / sc_hi
-                        const __m256i sc = q3 ? _mm256_shuffle_epi8(h ? sc_hi : sc_lo, _mm256_set_m128i(_mm_set1_epi16(short((c4 + 3) << 8 | (c4 + 2))), _mm_set1_epi16(short((c4 + 1) << 8 | c4))))
+                        const int c4 = 4 * k;  // Q6_K, Q3_K: scales 8h + 2k and 8h + 2k + 1 are int16 lanes 2k, 2k + 1 of sc_lo / sc_hi
+                        const __m256i sc = q6 || q3 ? _mm256_shuffle_epi8(h ? sc_hi : sc_lo, _mm256_set_m128i(_mm_set1_epi16(short((c4 + 3) << 8 | (c4 + 2))), _mm_set1_epi16(short((c4 + 1) << 8 | c4))))
                                               : x86_scale_pair_u8(sc_lo, 4 * h + k);
                         AI_MM_UNROLL
                         for (int t = 0; t < T; ++t) {
@@ -5789,11 +5749,11 @@ struct x86_mm_k16 {
                         }
                     }
                 }
-                const float d = x86_f16_at(x + (q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d)));
+                const float d = x86_f16_at(x + (q6 ? offsetof(block_q6_k, d) : q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d)));
                 AI_MM_UNROLL
                 for (int t = 0; t < T; ++t) {
                     acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dy[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
-                    if constexpr (!q3)
+                    if constexpr (q2)
                         acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(x86_f16_at(x + offsetof(block_q2_k, dmin)) * dy[t]), _mm256_cvtepi32_ps(msum[t]), acc[r][t]);
                 }
             }
@@ -5806,6 +5766,9 @@ struct x86_mm_k16 {
 };
 using x86_mm_q3_k = x86_mm_k16<tensor_type::q3_k>;
 using x86_mm_q2_k = x86_mm_k16<tensor_type::q2_k>;
+#if !AI_X86_MM512
+using x86_mm_q6_k = x86_mm_k16<tensor_type::q6_k>;
+#endif
 #endif
 }  // namespace detail
 

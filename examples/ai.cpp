@@ -724,7 +724,6 @@ int cmd_bench(int argc, char** argv) {
     for (int t : threads) {
         ai::context_options co;
         co.matmul = matmul;
-    co.matmul = matmul;
         co.n_ctx = max_pp + n_gen + 8;
         co.n_threads = t;
         if (warmup) {
