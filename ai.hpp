@@ -4124,6 +4124,26 @@ struct x86_rowlane_levels_iq4_nl {
     }
 };
 
+// One 32-block of the strip (levels: its [8][G][32]) against T tokens' 32 activation bytes (act,
+// act_stride apart): dot[t][g] = the int32 dots of rows 8g..8g+7, the int16 sums taken to int32
+// every Cols columns.
+template <int G, int T, int Cols, bool WeightsUnsigned>
+inline void x86_rowlane_block_dot(const int8_t* levels, const unsigned char* act, size_t act_stride, __m256i (*dot)[G]) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+#pragma GCC unroll 2
+    for (int c0 = 0; c0 < 8; c0 += Cols) {
+        __m256i sum[T][G];
+        x86_rowlane_sum16<G, T, Cols, WeightsUnsigned>(levels + 32 * G * c0, 32 * G, act + 4 * c0, act_stride, sum);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+                const __m256i p = _mm256_madd_epi16(sum[t][g], ones16);
+                dot[t][g] = c0 == 0 ? p : _mm256_add_epi32(dot[t][g], p);
+            }
+    }
+}
+
 // T tokens (q8_0 rows as apart) over the strip's nbc blocks starting at block b0; acc[t][g] carries
 // rows 8g..8g+7 of token t. The activations are staged first: plus 128, and their scales. Cols:
 // columns per int16 sum (a column adds 2 products to each int16 lane), |sum| <= 2 * Cols * 255 *
@@ -4133,7 +4153,7 @@ inline void x86_rowlane_tokens_offset(const x86_rowlane_strip<G>& s, int nbc, in
     constexpr int chunk = x86_rowlane_strip<G>::chunk;
     alignas(32) unsigned char act[T][chunk][32];
     uint16_t act_d[T][chunk];
-    const __m256i x80 = _mm256_set1_epi8((char)0x80), ones16 = _mm256_set1_epi16(1);
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
     for (int t = 0; t < T; ++t)
         for (int b = 0; b < nbc; ++b) {
             const unsigned char* p = a + (size_t)t * as + (size_t)(b0 + b) * 34;
@@ -4142,18 +4162,7 @@ inline void x86_rowlane_tokens_offset(const x86_rowlane_strip<G>& s, int nbc, in
         }
     for (int b = 0; b < nbc; ++b) {
         __m256i dot[T][G];
-#pragma GCC unroll 2
-        for (int c0 = 0; c0 < 8; c0 += Cols) {
-            __m256i sum[T][G];
-            x86_rowlane_sum16<G, T, Cols>(&s.levels[b][c0][0][0], 32 * G, act[0][b] + 4 * c0, sizeof(act[0]), sum);
-#pragma GCC unroll 8
-            for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-                for (int g = 0; g < G; ++g) {
-                    const __m256i p = _mm256_madd_epi16(sum[t][g], ones16);
-                    dot[t][g] = c0 == 0 ? p : _mm256_add_epi32(dot[t][g], p);
-                }
-        }
+        x86_rowlane_block_dot<G, T, Cols, false>(&s.levels[b][0][0][0], act[0][b], sizeof(act[0]), dot);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
             const __m256 da = _mm256_cvtph_ps(_mm_set1_epi16((short)act_d[t][b]));
@@ -4172,22 +4181,10 @@ inline void x86_rowlane_tokens_offset(const x86_rowlane_strip<G>& s, int nbc, in
 // Cols as x86_rowlane_tokens_offset: 2 * Cols * max q * 128 <= 32767 (8 for Q4_1, 4 for Q5_1).
 template <int G, int T, int Cols>
 inline void x86_rowlane_tokens_min(const x86_rowlane_strip<G>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m256 (*acc)[G]) {
-    const __m256i ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbc; ++b) {
         const unsigned char* ab = a + (size_t)(b0 + b) * 36;
         __m256i dot[T][G];
-#pragma GCC unroll 2
-        for (int c0 = 0; c0 < 8; c0 += Cols) {
-            __m256i sum[T][G];
-            x86_rowlane_sum16<G, T, Cols, true>(&s.levels[b][c0][0][0], 32 * G, ab + 4 + 4 * c0, as, sum);
-#pragma GCC unroll 8
-            for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-                for (int g = 0; g < G; ++g) {
-                    const __m256i p = _mm256_madd_epi16(sum[t][g], ones16);
-                    dot[t][g] = c0 == 0 ? p : _mm256_add_epi32(dot[t][g], p);
-                }
-        }
+        x86_rowlane_block_dot<G, T, Cols, true>(&s.levels[b][0][0][0], ab + 4, as, dot);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
             uint16_t h[2];
