@@ -5406,8 +5406,7 @@ template <int G> struct x86_rowlane_strip_k4 {
 // Q4_K (Five false) or Q5_K (Five true; same header, then qh[32], then qs).
 template <int G, bool Five>
 inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, int64_t i0, int nsb, x86_rowlane_strip_k4<G>& s) {
-    constexpr size_t block = Five ? sizeof(block_q5_k) : sizeof(block_q4_k), qs = Five ? 48 : 16;
-    static_assert(sizeof(block_q5_k) == 176 && sizeof(block_q4_k) == 144, "K-quant layouts");
+    constexpr size_t block = Five ? sizeof(block_q5_k) : sizeof(block_q4_k), qs = Five ? offsetof(block_q5_k, qs) : offsetof(block_q4_k, qs);
     const __m256i low4 = _mm256_set1_epi8(15), ones8 = _mm256_set1_epi8(1);
     for (int i = 0; i < nsb; ++i)
         for (int g = 0; g < G; ++g) {
@@ -5443,7 +5442,7 @@ inline void x86_rowlane_pack_q4_k(const unsigned char* w, size_t ws, int rows, i
                     const __m256i bits = x86_load(xb + qs + 32 * (j / 2));
                     x[r] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(bits, 4) : bits, low4);
                     if constexpr (Five)  // element l's fifth bit: bit j of qh[l]
-                        x[r] = _mm256_or_si256(x[r], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(x86_load(xb + 16), j), _mm256_set1_epi8(1)), 4));
+                        x[r] = _mm256_or_si256(x[r], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(x86_load(xb + offsetof(block_q5_k, qh)), j), _mm256_set1_epi8(1)), 4));
                 }
                 x86_transpose8x32(x);
                 __m256i sum16 = _mm256_setzero_si256();
@@ -5747,11 +5746,11 @@ struct x86_mm_k16 {
                     }
                 }
                 const float d = x86_f16_at(x + (q6 ? offsetof(block_q6_k, d) : q3 ? offsetof(block_q3_k, d) : offsetof(block_q2_k, d)));
+                const float dmin = q2 ? x86_f16_at(x + offsetof(block_q2_k, dmin)) : 0.0f;
                 AI_MM_UNROLL
                 for (int t = 0; t < T; ++t) {
                     acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dy[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
-                    if constexpr (q2)
-                        acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(x86_f16_at(x + offsetof(block_q2_k, dmin)) * dy[t]), _mm256_cvtepi32_ps(msum[t]), acc[r][t]);
+                    if constexpr (q2) acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * dy[t]), _mm256_cvtepi32_ps(msum[t]), acc[r][t]);
                 }
             }
         }
