@@ -12,7 +12,7 @@
 //   ai run MODEL (-p PROMPT | --ids FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
 //          [--repeat-penalty R] [--seed S] [-t THREADS] [--ctx N] [--ignore-eos] [--json]
 //   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
-//   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]   prefill/decode speed
+//   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [-b 512] [--no-warmup] [--json]   prefill/decode speed
 //   run, logits and bench also take --kernels NAME (a kernel set of `ai info --cpu`; default: best)
 //   and --matmul q8-layers|f32|q8 (ai::matmul_input; default q8-layers), and --no-mmap (read the
 //   file into memory, on Linux in 2 MiB pages: slower to load, faster to decode where the kernel
@@ -53,7 +53,7 @@ int usage() {
                  "                                    --top-p 0.95, --min-p 0.05, --seed 0; --temp 0 is greedy)\n"
                  "  logits MODEL --ids FILE --out FILE [-t THREADS]\n"
                  "                                    logits after every id (one batch), raw float32 rows\n"
-                 "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [--no-warmup] [--json]\n"
+                 "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [-b 512] [--no-warmup] [--json]\n"
                  "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n"
                  "  run, logits and bench take --kernels NAME: a kernel set of `ai info --cpu` (default: the best)\n"
                  "  and --matmul q8-layers|f32|q8: input of quantized matrix products (default q8-layers:\n"
@@ -680,7 +680,7 @@ spread summarize(std::vector<double> v) {
 int cmd_bench(int argc, char** argv) {
     const char* path = nullptr;
     std::vector<int> pps = {128, 512}, threads = {1, 2};
-    int n_gen = 64, reps = 5;
+    int n_gen = 64, reps = 5, n_batch = 0;
     bool json = false, warmup = true;
     ai::model_options mo;
     ai::matmul_input matmul = ai::matmul_input::q8_layers;
@@ -696,13 +696,14 @@ int cmd_bench(int argc, char** argv) {
         else if (a == "-t") { ok = parse_list(v, &threads); ++i; }
         else if (a == "-n") { ok = parse_num(v, &n_gen); ++i; }
         else if (a == "-r") { ok = parse_num(v, &reps); ++i; }
+        else if (a == "-b") { ok = parse_num(v, &n_batch); ++i; }
         else if (a == "--kernels") { mo.kernels = v; ++i; }
         else if (a == "--matmul") { ok = parse_matmul(v, &matmul); ++i; }
         else if (!path && a.size() && a[0] != '-') path = argv[i];
         else return usage();
         if (!ok) return usage();
     }
-    if (!path || n_gen < 0 || reps < 1) return usage();
+    if (!path || n_gen < 0 || reps < 1 || n_batch < 0) return usage();
 
     const double t_load = now_s();
     ai::model m;
@@ -725,6 +726,7 @@ int cmd_bench(int argc, char** argv) {
         ai::context_options co;
         co.matmul = matmul;
         co.n_ctx = max_pp + n_gen + 8;
+        co.n_batch = n_batch;
         co.n_threads = t;
         if (warmup) {
             // One untimed token: pages the weights in and starts the threads.
