@@ -12649,9 +12649,9 @@ status context::create(const model& mdl, const context_options* opt) {
         uint8_t* aq[3];
         for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(act_bytes[i], 1)) : nullptr;
         // The attention's buffers are dead while the feed-forward runs and the other way round
-        // (forward() finishes one before it starts the other), so the two sets share memory:
-        // The smaller set is saved: 0.9 MB for SmolLM2-135M at 200 tokens, 5.7 MB for TinyLlama
-        // at 4096 tokens (the attention's per-slot buffers grow with n_ctx).
+        // (forward() finishes one before it starts the other), so the two sets share memory. The
+        // smaller set is saved: 0.9 MB for SmolLM2-135M at 200 tokens, 5.7 MB for TinyLlama at
+        // 4096 tokens (the attention's per-slot buffers grow with n_ctx).
         const uint64_t shared_at = lay.size;
         bufs[2] = lay.take_as<float>(B * (uint64_t)std::max<int64_t>(q_dim, hp.n_embd));  // also wo's sums
         bufs[3] = lay.take_as<float>(B * (uint64_t)kv_dim);

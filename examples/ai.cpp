@@ -12,7 +12,7 @@
 //   ai run MODEL (-p PROMPT | --ids FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
 //          [--repeat-penalty R] [--seed S] [-t THREADS] [--ctx N] [--ignore-eos] [--json]
 //   ai logits MODEL --ids FILE --out FILE [-t THREADS]               teacher-forced logits
-//   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [-b 512] [--no-warmup] [--json]   prefill/decode speed
+//   ai bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [-b 256] [--no-warmup] [--json]   prefill/decode speed
 //   run, logits and bench also take --kernels NAME (a kernel set of `ai info --cpu`; default: best)
 //   and --matmul q8-layers|f32|q8 (ai::matmul_input; default q8-layers), and --no-mmap (read the
 //   file into memory, on Linux in 2 MiB pages: slower to load, faster to decode where the kernel
@@ -53,7 +53,7 @@ int usage() {
                  "                                    --top-p 0.95, --min-p 0.05, --seed 0; --temp 0 is greedy)\n"
                  "  logits MODEL --ids FILE --out FILE [-t THREADS]\n"
                  "                                    logits after every id (one batch), raw float32 rows\n"
-                 "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [-b 512] [--no-warmup] [--json]\n"
+                 "  bench MODEL [-p 128,512] [-n 64] [-t 1,2] [-r 5] [-b 256] [--no-warmup] [--json]\n"
                  "                                    prefill (pp) and decode (tg) tokens/s: median of r runs\n"
                  "  run, logits and bench take --kernels NAME: a kernel set of `ai info --cpu` (default: the best)\n"
                  "  and --matmul q8-layers|f32|q8: input of quantized matrix products (default q8-layers:\n"

@@ -88,6 +88,15 @@ with tempfile.TemporaryDirectory() as tmp:
           f"ai bench --json: one result per threads x pp with the contract's keys ({len(res)} results)")
     r = run([CLI, "bench", MODEL, "-p", "x"])
     check(r.returncode == 2, "ai bench with a bad -p list: usage error, exit 2")
+    r = run([CLI, "bench", MODEL, "-p", "20", "-n", "2", "-t", "1", "-r", "1", "-b", "8", "--json"])
+    try:
+        res = json.loads(r.stdout).get("results", [])
+    except ValueError:
+        res = []
+    check(r.returncode == 0 and len(res) == 1 and res[0]["pp"] == 20 and res[0]["pp_tok_s"] > 0,
+          "ai bench -b 8: a 20-token prefill in passes of 8 tokens")
+    r = run([CLI, "bench", MODEL, "-b", "-1"])
+    check(r.returncode == 2, "ai bench -b -1: usage error, exit 2")
 
     (tmp / "bad").write_text("1 99999")
     r = run([CLI, "run", MODEL, "--ids", str(tmp / "bad"), "-n", "4"])
