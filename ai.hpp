@@ -3745,11 +3745,19 @@ template <int Size, int Off, int Len> struct x86_mm_span {
         }
         return _mm512_load_si512(idx);
     }
-    static __m512i gather(const unsigned char* g, __m512i idx) {
+    // Bytes [0, k) of a 64-byte load (a mask for maskz_loadu: the rest read as zeros, never touched).
+    static __mmask64 first_bytes(int k) { return k <= 0 ? 0 : k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << k) - 1; }
+    // Part: only the group's first `bytes` bytes exist (a row's last blocks); the others read as
+    // zeros, which gives the registers a zero-padded copy of the group would.
+    template <bool Part = false> static __m512i gather(const unsigned char* g, __m512i idx, int bytes = 0) {
+        if constexpr (Part)
+            return _mm512_permutex2var_epi16(_mm512_maskz_loadu_epi8(first_bytes(bytes - a), g + a), idx,
+                                             _mm512_maskz_loadu_epi8(first_bytes(bytes - b), g + b));
+        (void)bytes;
         return _mm512_permutex2var_epi16(_mm512_loadu_si512(g + a), idx, _mm512_loadu_si512(g + b));
     }
-    static __m512 gather_f16(const unsigned char* g, __m512i idx) {  // 16 floats, block k in lanes 4k..4k+3
-        return _mm512_cvtph_ps(_mm512_castsi512_si256(gather(g, idx)));
+    template <bool Part = false> static __m512 gather_f16(const unsigned char* g, __m512i idx, int bytes = 0) {  // 16 floats, block k in lanes 4k..4k+3
+        return _mm512_cvtph_ps(_mm512_castsi512_si256(gather<Part>(g, idx, bytes)));
     }
 };
 
@@ -3791,14 +3799,19 @@ template <class F> struct x86_mm_isa {
     struct weights { __m512i lo, hi; __m512 d, m; };
     struct acts { __m512i lo, hi, init; __m512 d, s; };
 
-    static weights load_weights(const unsigned char* g, const consts& c) {
+    // A row's last group of fewer than four blocks is read with masked loads (load_weights<true>
+    // and load_acts<true> with the blocks there are): the registers a zero-padded copy of the
+    // group gives, without the copy (SmolLM2's 576 columns end in one such group per row).
+    static constexpr bool partial_groups = true;
+    template <bool Part = false> static weights load_weights(const unsigned char* g, const consts& c, int blocks = 4) {
         weights r;
+        const int bytes = blocks * F::size;
         const __m512i low4 = _mm512_set1_epi8(15);
         if constexpr (F::kind == x86_mm_quants::bytes) {
-            r.lo = _mm512_xor_si512(w_lo::gather(g, c.w_lo_idx), _mm512_set1_epi8((char)0x80));
-            r.hi = _mm512_xor_si512(w_hi::gather(g, c.w_hi_idx), _mm512_set1_epi8((char)0x80));
+            r.lo = _mm512_xor_si512(w_lo::template gather<Part>(g, c.w_lo_idx, bytes), _mm512_set1_epi8((char)0x80));
+            r.hi = _mm512_xor_si512(w_hi::template gather<Part>(g, c.w_hi_idx, bytes), _mm512_set1_epi8((char)0x80));
         } else {
-            const __m512i q = w_lo::gather(g, c.w_lo_idx);
+            const __m512i q = w_lo::template gather<Part>(g, c.w_lo_idx, bytes);
             r.lo = _mm512_and_si512(q, low4);
             r.hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
             if constexpr (F::kind == x86_mm_quants::iq4nl) {
@@ -3807,8 +3820,8 @@ template <class F> struct x86_mm_isa {
             }
             if constexpr (F::kind == x86_mm_quants::nibbles5) {
                 // fifth bits: bits 0..15 of each block's qh belong to lo, 16..31 to hi
-                uint32_t h[4];
-                for (int k = 0; k < 4; ++k) std::memcpy(&h[k], g + k * F::size + F::qh, 4);
+                uint32_t h[4] = {0, 0, 0, 0};
+                for (int k = 0; k < (Part ? blocks : 4); ++k) std::memcpy(&h[k], g + k * F::size + F::qh, 4);
                 const uint64_t mlo = (uint64_t)(h[0] & 0xFFFF) | (uint64_t)(h[1] & 0xFFFF) << 16 |
                                      (uint64_t)(h[2] & 0xFFFF) << 32 | (uint64_t)(h[3] & 0xFFFF) << 48;
                 const uint64_t mhi = (uint64_t)(h[0] >> 16) | (uint64_t)(h[1] >> 16) << 16 |
@@ -3818,15 +3831,16 @@ template <class F> struct x86_mm_isa {
                 r.hi = _mm512_mask_add_epi8(r.hi, (__mmask64)mhi, r.hi, sixteen);
             }
         }
-        r.d = w_d::gather_f16(g, c.w_d_idx);
-        r.m = F::has_min ? w_m::gather_f16(g, c.w_m_idx) : _mm512_setzero_ps();
+        r.d = w_d::template gather_f16<Part>(g, c.w_d_idx, bytes);
+        r.m = F::has_min ? w_m::template gather_f16<Part>(g, c.w_m_idx, bytes) : _mm512_setzero_ps();
         return r;
     }
-    static acts load_acts(const unsigned char* g, const consts& c) {
+    template <bool Part = false> static acts load_acts(const unsigned char* g, const consts& c, int blocks = 4) {
         acts r;
-        r.lo = a_lo::gather(g, c.a_lo_idx);
-        r.hi = a_hi::gather(g, c.a_hi_idx);
-        r.d = a_d::gather_f16(g, c.a_d_idx);
+        const int bytes = blocks * F::act_size;
+        r.lo = a_lo::template gather<Part>(g, c.a_lo_idx, bytes);
+        r.hi = a_hi::template gather<Part>(g, c.a_hi_idx, bytes);
+        r.d = a_d::template gather_f16<Part>(g, c.a_d_idx, bytes);
         const __m512i zero = _mm512_setzero_si512();
         if constexpr (F::bias != 0) {
             const __m512i b = _mm512_set1_epi8((char)F::bias);
@@ -3836,7 +3850,8 @@ template <class F> struct x86_mm_isa {
         }
         // Q8_1's s = d * sum(q) once per block (lane 4k), for the weights' offset m
         r.s = F::has_min ? _mm512_cvtph_ps(_mm512_castsi512_si256(
-                               _mm512_maskz_permutex2var_epi16(0x1111, _mm512_loadu_si512(g + a_s::a), c.a_s_idx, _mm512_loadu_si512(g + a_s::b))))
+                               _mm512_maskz_permutex2var_epi16(0x1111, _mm512_maskz_loadu_epi8(a_s::first_bytes(Part ? bytes - a_s::a : 64), g + a_s::a),
+                                                               c.a_s_idx, _mm512_maskz_loadu_epi8(a_s::first_bytes(Part ? bytes - a_s::b : 64), g + a_s::b))))
                          : _mm512_setzero_ps();
         return r;
     }
@@ -3901,6 +3916,7 @@ template <class F> struct x86_mm_isa {
     // lo, hi: levels (unsigned, biased; or signed with their absolute values in abs_lo, abs_hi)
     struct weights { __m256i lo, hi, abs_lo, abs_hi; __m256 d, m; };
     struct acts { __m256i lo, hi, init; __m256 d, s; };
+    static constexpr bool partial_groups = false;  // a row's last odd block goes through a zero-padded copy
 
     static weights load_weights(const unsigned char* g, const consts& c) {
         weights r;
@@ -4393,17 +4409,28 @@ template <class F, class K> struct x86_mm_driver {
         }
         if (const int64_t rest = nb % K::group) {  // the last blocks, zero-padded to a group
             typename K::acts at[T];
-            alignas(64) unsigned char buf[ag > wg ? ag : wg];
-            for (int t = 0; t < T; ++t) {
-                std::memset(buf, 0, sizeof(buf));
-                std::memcpy(buf, a + t * as + ng * ag, (size_t)rest * F::act_size);
-                at[t] = K::load_acts(buf, c);
-            }
-            for (int r = 0; r < R; ++r) {
-                std::memset(buf, 0, sizeof(buf));
-                std::memcpy(buf, w + r * ws + ng * wg, (size_t)rest * F::size);
-                const typename K::weights wt = K::load_weights(buf, c);
-                for (int t = 0; t < T; ++t) K::step(acc[r][t], wt, at[t]);
+            if constexpr (K::partial_groups) {  // masked loads instead of the copy (same registers)
+#pragma GCC unroll 16
+                for (int t = 0; t < T; ++t) at[t] = K::template load_acts<true>(a + t * as + ng * ag, c, (int)rest);
+#pragma GCC unroll 16
+                for (int r = 0; r < R; ++r) {
+                    const typename K::weights wt = K::template load_weights<true>(w + r * ws + ng * wg, c, (int)rest);
+#pragma GCC unroll 16
+                    for (int t = 0; t < T; ++t) K::step(acc[r][t], wt, at[t]);
+                }
+            } else {
+                alignas(64) unsigned char buf[ag > wg ? ag : wg];
+                for (int t = 0; t < T; ++t) {
+                    std::memset(buf, 0, sizeof(buf));
+                    std::memcpy(buf, a + t * as + ng * ag, (size_t)rest * F::act_size);
+                    at[t] = K::load_acts(buf, c);
+                }
+                for (int r = 0; r < R; ++r) {
+                    std::memset(buf, 0, sizeof(buf));
+                    std::memcpy(buf, w + r * ws + ng * wg, (size_t)rest * F::size);
+                    const typename K::weights wt = K::load_weights(buf, c);
+                    for (int t = 0; t < T; ++t) K::step(acc[r][t], wt, at[t]);
+                }
             }
         }
 #pragma GCC unroll 16
