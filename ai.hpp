@@ -5967,7 +5967,7 @@ inline void x512_tile_float(const unsigned char* w, size_t ws, const float* a, s
 // Decode: a row from each of 8 parts at a time (decode_parts), as the int8 kernels read. Against
 // one row after another (a single stream 4 KiB prefetched), F16 decode on the Xeon, one thread,
 // alternated: TinyLlama 6.81 -> 7.61 tok/s, Qwen2.5-0.5B 14.8 -> 16.1, DeepSeek-1.5B 5.2-5.4 -> 5.1-5.3.
-#define AI_TILE_DECODE_ROWS 8
+#define AI_TILE_DECODE_ROWS decode_part_count
 #elif AI_X86_INT8
 namespace detail {
 template <bool F16> inline __m256 x256_wload(const unsigned char* p, int64_t i) {
