@@ -3652,7 +3652,13 @@ inline void mm_by_rows(vec_dot_fn dot, const void* w, size_t ws, int64_t nr, con
 // 8. AVX2 (Zen 3, whose L2 prefetcher keeps up with fewer streams: a 1 GB read at 12 GB/s as 1-2
 // streams, ~10.4 as 4-8): 4; TinyLlama decode, one thread, alternated against 8 parts: Q4_K_M
 // 8.9-10.6 -> 11.1-14.8 tok/s, Q4_0 11.1-12.7 -> 12.8-14.8.
-#if defined(__AVX512F__)
+// AI_DECODE_PARTS overrides it, for tuning on another machine (any count >= 1 gives the same bits).
+// Zen 1 (EPYC 7001, AVX2, one thread, a 1 GB matrix, alternated): Q4_0 1 part 4.8 GB/s, 2 5.6, 4
+// 6.5 (compute-bound there: 6.6 from L2); Q8_0 8.7, 9.9, 10.4; so 4 stays.
+#if defined(AI_DECODE_PARTS)
+static_assert(AI_DECODE_PARTS >= 1, "AI_DECODE_PARTS: rows are read as this many streams");
+constexpr int decode_part_count = AI_DECODE_PARTS;
+#elif defined(__AVX512F__)
 constexpr int decode_part_count = 8;
 #else
 constexpr int decode_part_count = 4;

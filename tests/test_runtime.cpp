@@ -270,6 +270,13 @@ TEST_CASE("runtime: logits are bit-identical across threads, batch sizes and a c
     co.parallel.user = &calls;
     CHECK(all_logits(m, ids, co) == one);
     CHECK(calls > 0);
+    // An F32 cache: token by token gives the bits of one batch as well.
+    ai::context_options cf;
+    cf.n_ctx = 300;
+    cf.kv = ai::kv_type::f32;
+    const std::vector<float> f32_batch = all_logits(m, ids, cf);
+    cf.n_batch = 1;
+    CHECK(all_logits(m, ids, cf) == f32_batch);
 }
 
 TEST_CASE("runtime: no allocation while decoding; everything is freed") {
