@@ -433,6 +433,8 @@ def main():
                              "threads": t, "bandwidth_gb_s": bw["gb_s"], "bandwidth": bw, "bandwidth_4k": bw_4k, "bandwidth_one_stream": bw_one, "roofline_tok_s": roof,
                              "bandwidth_token_size": {"mb": tok_mb, **bw_tok}, "roofline_token_size_tok_s": bw_tok["gb_s"] * 1e9 / per_tok,
                              "loadavg_before": load_before, "loadavg_after": loadavg(), "measured": m})
+                # the finished row at once, so that a run stopped before the end keeps it
+                log("  " + markdown(rows[-1:], pps, tg).splitlines()[-1])
 
     table = markdown(rows, pps, tg)
     print(f"\nai.hpp vs llama.cpp (node-llama-cpp 3.21.1 prebuilt), {started:%Y-%m-%d %H:%M %Z}, "
