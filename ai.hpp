@@ -45,6 +45,8 @@
      AI_ASSERT(x)        [impl] internal invariant checks (default: assert). Never used for
                          checking input data: bad data always comes back as an ai::status.
      AI_API              decoration for every declared function (e.g. `static` or dllexport).
+     AI_DECODE_PARTS     [impl] how many far-apart streams one-token products read a matrix as
+                         (default 8 with AVX-512, else 4; tuned per machine, same results).
      AI_DISPATCH         [impl] link the dispatch units below and pick the best kernel set for the
                          CPU at run time (CMake's ai::ai and Meson's ai_dep do both by default on
                          x86-64 and AArch64 with GCC/Clang). Without it the kernels are what the
