@@ -4003,6 +4003,7 @@ template <class F> struct x86_mm_isa {
     }
     static constexpr int rows = 4, tokens = 3;
 };
+#endif  // the AVX-512 / AVX2 tile formats
 
 // ---- AVX2 batches: weight rows in the lanes -------------------------------------------------------
 // Without VNNI an int8 dot is pmaddubsw (byte pairs to int16) then pmaddwd (to int32), and the tile
@@ -4056,8 +4057,8 @@ inline void x86_transpose8x32(__m256i r[8]) {
 }
 
 // G groups of 8 rows, `chunk` blocks of 32, transposed (see above).
-template <int G> struct x86_rowlane_strip {
-    static constexpr int chunk = 32;
+template <int G, int Chunk = 32> struct x86_rowlane_strip {
+    static constexpr int chunk = Chunk;
     alignas(32) int8_t levels[chunk][8][G][32];  // [block][columns 4j..4j+3][group][row r: bytes 4r..4r+3]
     alignas(32) float d[chunk][G][8];            // the rows' block scales
     alignas(32) int32_t offset[chunk][G][8];     // 128 * the sum of the block's levels, per row
@@ -4100,8 +4101,8 @@ inline void x86_rowlane_sum16(const int8_t* levels, size_t col, const unsigned c
 // Rows [0, rows) of a 32-block format (rows <= 8 * G; the rest read as zeros; BlockBytes per block,
 // its f16 scale first), blocks [b0, b0 + nbc), into s: levels(block) gives a block's 32 levels as
 // bytes; with Offset, 128 * their sum per row goes with them; MinAt >= 0: the f16 minimum there.
-template <int G, size_t BlockBytes, bool Offset, int MinAt, class Levels>
-inline void x86_rowlane_pack32(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G>& s, Levels levels) {
+template <int G, size_t BlockBytes, bool Offset, int MinAt, class Levels, int Chunk>
+inline void x86_rowlane_pack32(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G, Chunk>& s, Levels levels) {
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbc; ++b)
         for (int g = 0; g < G; ++g) {
@@ -4382,6 +4383,197 @@ inline void x86_rowlane_mm(const void* wv, size_t ws, int64_t nr, const void* av
         }
     }
 }
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// ---- AVX-512 VNNI batches: weight rows in the lanes ----------------------------------------------
+// Without AMX, the AVX-512 tile above pays per 128 products two vpdpbusd and then a convert, a
+// multiply and an FMA over the 16 lanes of one (row, token) pair, plus the word permutes that gather
+// its groups: TinyLlama Q4_0 prefill ran at about a quarter of the VNNI peak on a Xeon without AMX,
+// barely ahead of llama.cpp. A batch of x86_rowlane_min_tokens tokens or more goes the AVX2 batches'
+// way on the same strips instead: two 8-row groups side by side are the 16 lanes of one register
+// (lane r: 4 consecutive levels of row r), a token's 4 activation bytes are broadcast to all lanes,
+// one vpdpbusd adds 4 products to each of 16 rows, 8 of them make a whole block's dot, and one
+// convert, multiply and FMA scale 16 outputs at once. Arithmetic as in the AVX2 batches: exact int32
+// dots, acc = fma(float(dot), d_w * d_a, acc) block by block, carried across chunks through y, so
+// each output depends on n alone (and may differ in the last bits from the one-token tile above).
+// Offset formats (Q4_0, Q5_0, Q8_0, IQ4_NL): vpdpbusd's unsigned operand is the activation plus 128,
+// its signed one the levels, and a dot starts at -128 * the sum of the block's levels. Q4_1, Q5_1:
+// the levels (0..31) are the unsigned operand and the q8_1 activations, as they are, the signed one.
+constexpr int x512_rowlane_chunk = 16;  // blocks per strip pass: ~22 KiB of stack with 32 rows
+template <int H> using x512_rowlane_strip = x86_rowlane_strip<2 * H, x512_rowlane_chunk>;
+
+// T tokens' accumulators for rows [0, rows) of y, 16 per half (lanes past `rows` neither read nor written).
+template <int H, int T> struct x512_rowlane_acc {
+    __m512 v[T][H];
+    static __mmask16 mask(int rows_in_half) {
+        return rows_in_half >= 16 ? (__mmask16)0xFFFF : rows_in_half <= 0 ? (__mmask16)0 : (__mmask16)((1u << rows_in_half) - 1);
+    }
+    void load(const float* y, int64_t ys, int rows, bool zero) {
+        for (int h = 0; h < H; ++h)
+            for (int t = 0; t < T; ++t) v[t][h] = zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask(rows - 16 * h), y + t * ys + 16 * h);
+    }
+    void store(float* y, int64_t ys, int rows) const {
+        for (int h = 0; h < H; ++h)
+            for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ys + 16 * h, mask(rows - 16 * h), v[t][h]);
+    }
+};
+
+// Offset formats: T tokens (q8_0 rows, `as` apart) over the strip's nbc blocks from block b0;
+// acc[t][h] carries rows 16h..16h+15 of token t. The activations are staged first: plus 128, and
+// their scales as floats.
+template <int H, int T>
+inline void x512_rowlane_tokens_offset(const x512_rowlane_strip<H>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[H]) {
+    constexpr int chunk = x512_rowlane_chunk;
+    alignas(64) unsigned char act[T][chunk][32];
+    alignas(64) float act_d[T][chunk];
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < T; ++t)
+        for (int b = 0; b < nbc; ++b) {
+            const unsigned char* p = a + (size_t)t * as + (size_t)(b0 + b) * 34;
+            _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][b]), _mm256_xor_si256(x86_load(p + 2), x80));
+            act_d[t][b] = x86_f16_at(p);
+        }
+    for (int b = 0; b < nbc; ++b) {
+        __m512i dot[T][H];
+#pragma GCC unroll 4
+        for (int h = 0; h < H; ++h) {
+            const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(s.offset[b][2 * h]));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) dot[t][h] = start;
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            __m512i wj[H];
+#pragma GCC unroll 4
+            for (int h = 0; h < H; ++h) wj[h] = _mm512_loadu_si512(s.levels[b][j][2 * h]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                int32_t v;
+                std::memcpy(&v, act[t][b] + 4 * j, 4);
+                const __m512i av = _mm512_set1_epi32(v);
+#pragma GCC unroll 4
+                for (int h = 0; h < H; ++h) dot[t][h] = _mm512_dpbusd_epi32(dot[t][h], av, wj[h]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            const __m512 da = _mm512_set1_ps(act_d[t][b]);
+#pragma GCC unroll 4
+            for (int h = 0; h < H; ++h)
+                acc[t][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(_mm512_loadu_ps(s.d[b][2 * h]), da), acc[t][h]);
+        }
+    }
+}
+
+// Where a token's 32-element block b is in its activation row, its scale d and its s (d times the
+// sum of its 32 quants): q8_1 keeps s in the block (as f16).
+struct x512_acts_q8_1 {
+    static const unsigned char* qs(const unsigned char* a, int64_t b) { return a + (size_t)b * 36 + 4; }
+    static void scales(const unsigned char* a, int64_t b, float& d, float& s) {
+        d = x86_f16_at(a + (size_t)b * 36);
+        s = x86_f16_at(a + (size_t)b * 36 + 2);
+    }
+};
+
+// Q4_1, Q5_1 (and, with x512_acts_q8_k, the sub-blocks of Q4_K and Q5_K): unsigned levels against the
+// activations as they are; each block adds acc = fma(float(dot), d_w * d_a, acc), then fma(m_w, s_a, acc).
+template <int H, int T, class Acts = x512_acts_q8_1>
+inline void x512_rowlane_tokens_min(const x512_rowlane_strip<H>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[H]) {
+    for (int b = 0; b < nbc; ++b) {
+        const unsigned char* ab = Acts::qs(a, b0 + b);
+        __m512i dot[T][H];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+            for (int h = 0; h < H; ++h) dot[t][h] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            __m512i wj[H];
+#pragma GCC unroll 4
+            for (int h = 0; h < H; ++h) wj[h] = _mm512_loadu_si512(s.levels[b][j][2 * h]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                int32_t v;
+                std::memcpy(&v, ab + (size_t)t * as + 4 * j, 4);
+                const __m512i av = _mm512_set1_epi32(v);
+#pragma GCC unroll 4
+                for (int h = 0; h < H; ++h) dot[t][h] = _mm512_dpbusd_epi32(dot[t][h], wj[h], av);
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            float dd, ss;
+            Acts::scales(a + (size_t)t * as, b0 + b, dd, ss);
+            const __m512 da = _mm512_set1_ps(dd), sa = _mm512_set1_ps(ss);
+#pragma GCC unroll 4
+            for (int h = 0; h < H; ++h) {
+                const __m512 x = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(_mm512_loadu_ps(s.d[b][2 * h]), da), acc[t][h]);
+                acc[t][h] = _mm512_fmadd_ps(_mm512_loadu_ps(s.m[b][2 * h]), sa, x);
+            }
+        }
+    }
+}
+
+// The formats: strip (32 rows), packing and the token pass.
+template <size_t BlockBytes, class Levels, bool Min> struct x512_rowlane_format {
+    static constexpr int halves = 2, tokens = 4;
+    static size_t byte_of(int64_t b) { return (size_t)b * BlockBytes; }  // where block b starts in a row
+    using strip = x512_rowlane_strip<halves>;
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) {
+        x86_rowlane_pack32<2 * halves, BlockBytes, !Min, Min ? 2 : -1>(w, ws, rows, b0, nb, s, Levels());
+    }
+    template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[halves]) {
+        if constexpr (Min) x512_rowlane_tokens_min<halves, T>(s, nb, b0, a, as, acc);
+        else x512_rowlane_tokens_offset<halves, T>(s, nb, b0, a, as, acc);
+    }
+};
+using x512_rowlane_q4_0 = x512_rowlane_format<18, x86_rowlane_levels_q4_0, false>;
+using x512_rowlane_q5_0 = x512_rowlane_format<22, x86_rowlane_levels_q5_0, false>;
+using x512_rowlane_q8_0 = x512_rowlane_format<34, x86_rowlane_levels_q8_0, false>;
+using x512_rowlane_iq4_nl = x512_rowlane_format<18, x86_rowlane_levels_iq4_nl, false>;
+using x512_rowlane_q4_1 = x512_rowlane_format<20, x86_rowlane_levels_q4_1, true>;
+using x512_rowlane_q5_1 = x512_rowlane_format<24, x86_rowlane_levels_q5_1, true>;
+
+// Strips of 32 rows, chunk by chunk of blocks; tiles of F::tokens tokens (then one at a time).
+template <class F>
+inline void x512_rowlane_mm(const void* wv, size_t ws, int64_t nr, const void* av, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    constexpr int H = F::halves, T = F::tokens, chunk = x512_rowlane_chunk;
+    const unsigned char* w = static_cast<const unsigned char*>(wv);
+    const unsigned char* a = static_cast<const unsigned char*>(av);
+    const int64_t nb = n / 32;
+    typename F::strip s;
+    for (int64_t r = 0; r < nr; r += 16 * H) {
+        const int rows = (int)std::min<int64_t>(16 * H, nr - r);
+        for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+            const int nbc = (int)std::min<int64_t>(chunk, nb - b0);
+            F::pack(w + (size_t)r * ws, ws, rows, b0, nbc, s);
+            // The next pack's bytes into L2 while the tokens pass: 32 rows far apart are more
+            // streams than the hardware prefetcher follows (without this, half the pack's time
+            // went to waiting for the weights from memory).
+            const int64_t rn = b0 + chunk < nb ? r : r + 16 * H, bn = b0 + chunk < nb ? b0 + chunk : 0;
+            if (rn < nr) {
+                const int rows_n = (int)std::min<int64_t>(16 * H, nr - rn);
+                const size_t bytes = F::byte_of(std::min<int64_t>(bn + chunk, nb)) - F::byte_of(bn);
+                for (int i = 0; i < rows_n; ++i) {
+                    const char* p = reinterpret_cast<const char*>(w + (size_t)(rn + i) * ws + F::byte_of(bn));
+                    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+                }
+            }
+            int64_t t = 0;
+            for (; t + T <= nt; t += T) {
+                x512_rowlane_acc<H, T> acc;
+                acc.load(y + t * ys + r, ys, rows, b0 == 0);
+                F::template run<T>(s, nbc, b0, a + (size_t)t * as, as, acc.v);
+                acc.store(y + t * ys + r, ys, rows);
+            }
+            for (; t < nt; ++t) {
+                x512_rowlane_acc<H, 1> acc;
+                acc.load(y + t * ys + r, ys, rows, b0 == 0);
+                F::template run<1>(s, nbc, b0, a + (size_t)t * as, as, acc.v);
+                acc.store(y + t * ys + r, ys, rows);
+            }
+        }
+    }
+}
 #endif
 
 // The tile loops, shared by both instruction sets (K: x86_mm_isa<format>).
@@ -4476,7 +4668,16 @@ template <class F, class K> struct x86_mm_driver {
 };
 template <class F>
 inline void x86_mm(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
-#if defined(AI_X86_ROWLANES)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    if (nt >= x86_rowlane_min_tokens) {
+        if constexpr (std::is_same<F, x86_mm_q4_0>::value) return x512_rowlane_mm<x512_rowlane_q4_0>(w, ws, nr, a, as, nt, n, y, ys);
+        if constexpr (std::is_same<F, x86_mm_q5_0>::value) return x512_rowlane_mm<x512_rowlane_q5_0>(w, ws, nr, a, as, nt, n, y, ys);
+        if constexpr (std::is_same<F, x86_mm_q8_0>::value) return x512_rowlane_mm<x512_rowlane_q8_0>(w, ws, nr, a, as, nt, n, y, ys);
+        if constexpr (std::is_same<F, x86_mm_q4_1>::value) return x512_rowlane_mm<x512_rowlane_q4_1>(w, ws, nr, a, as, nt, n, y, ys);
+        if constexpr (std::is_same<F, x86_mm_q5_1>::value) return x512_rowlane_mm<x512_rowlane_q5_1>(w, ws, nr, a, as, nt, n, y, ys);
+        if constexpr (std::is_same<F, x86_mm_iq4_nl>::value) return x512_rowlane_mm<x512_rowlane_iq4_nl>(w, ws, nr, a, as, nt, n, y, ys);
+    }
+#elif defined(AI_X86_ROWLANES)
     if constexpr (std::is_same<F, x86_mm_q4_0>::value)
         if (nt >= x86_rowlane_min_tokens) return x86_rowlane_mm<x86_rowlane_q4_0>(w, ws, nr, a, as, nt, n, y, ys);
     if constexpr (std::is_same<F, x86_mm_q5_0>::value)
@@ -5703,6 +5904,187 @@ using x86_rowlane_q2_k = x86_rowlane_k16<tensor_type::q2_k>;
 #endif
 #endif  // AI_X86_MM512
 
+#if AI_X86_MM512
+// ---- AVX-512 VNNI batches of K-quants: rows in the lanes ------------------------------------------
+// As the 32-block formats' (x512_rowlane_mm), on strips whose blocks are 32 elements of a super-block:
+// Q4_K, Q5_K: a 32-element sub-block is a block of unsigned levels q (0..15, 0..31), vpdpbusd's
+// unsigned operand against the q8_k activations, with its scale d * sc and its minimum -dmin * m
+// (both exact in float: 11 by 6 bits) applied as Q4_1's are (x512_rowlane_tokens_min):
+//     acc = fma(float(dot), d_w * d_a, acc);  acc = fma(m_w, d_a * sum of the 32 activations, acc)
+// Q6_K: a 32-element block holds two 16-element sub-blocks, each with its own scale d * sc (exact:
+// 11 by 8 bits) and its own dot (4 vpdpbusd): levels q - 32 signed against the activations plus
+// 128, each dot starting at -128 * the sum of its levels; per sub-block in order,
+//     acc = fma(float(dot), d_w * d_a, acc)
+struct x512_acts_q8_k {  // block b: sub-block b % 8 of super-block b / 8
+    static const unsigned char* qs(const unsigned char* a, int64_t b) {
+        return a + (size_t)(b / 8) * sizeof(block_q8_k) + q8k_qs + 32 * (size_t)(b % 8);
+    }
+    static void scales(const unsigned char* a, int64_t b, float& d, float& s) {
+        const unsigned char* sb = a + (size_t)(b / 8) * sizeof(block_q8_k);
+        int16_t sums[2];
+        std::memcpy(&d, sb, 4);
+        std::memcpy(sums, sb + q8k_bsums + 4 * (size_t)(b % 8), 4);
+        s = d * (float)(sums[0] + sums[1]);
+    }
+};
+
+// Q4_K (Five false) or Q5_K: 32-element blocks [b0, b0 + nbc) of rows [0, rows) into s.
+template <bool Five, int G, int Chunk>
+inline void x512_rowlane_pack_k4(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x86_rowlane_strip<G, Chunk>& s) {
+    constexpr size_t block = Five ? sizeof(block_q5_k) : sizeof(block_q4_k), qs = Five ? offsetof(block_q5_k, qs) : offsetof(block_q4_k, qs);
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (int r = 0; r < 8 * G; ++r)
+        for (int b = 0; b < nbc; ++b) {
+            float& d = s.d[b][r / 8][r % 8];
+            float& m = s.m[b][r / 8][r % 8];
+            if (r >= rows) {
+                d = m = 0.0f;
+                continue;
+            }
+            const int64_t e = b0 + b;
+            const int j = (int)(e % 8);
+            const unsigned char* x = w + (size_t)r * ws + (size_t)(e / 8) * block;
+            const unsigned char* q = x + 4;  // the 12 bytes of 6-bit scales and minimums (see block_q4_k)
+            const int sc = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+            const int mn = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+            d = x86_f16_at(x) * (float)sc;
+            m = -(x86_f16_at(x + 2) * (float)mn);
+        }
+    for (int b = 0; b < nbc; ++b) {
+        const int64_t e = b0 + b;
+        const int j = (int)(e % 8);
+        for (int g = 0; g < G; ++g) {
+            __m256i x[8];
+            for (int r = 0; r < 8; ++r) {
+                if (8 * g + r >= rows) {
+                    x[r] = _mm256_setzero_si256();
+                    continue;
+                }
+                const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(e / 8) * block;
+                const __m256i bits = x86_load(xb + qs + 32 * (j / 2));  // sub-blocks 2i, 2i + 1: the low, high nibbles
+                x[r] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(bits, 4) : bits, low4);
+                if constexpr (Five)  // element l's fifth bit: bit j of qh[l]
+                    x[r] = _mm256_or_si256(x[r], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(x86_load(xb + offsetof(block_q5_k, qh)), j), _mm256_set1_epi8(1)), 4));
+            }
+            x86_transpose8x32(x);
+            for (int c = 0; c < 8; ++c) _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[b][c][g]), x[c]);
+        }
+    }
+}
+
+template <bool Five> struct x512_rowlane_k4 {
+    static constexpr int halves = 2, tokens = 4;
+    using strip = x512_rowlane_strip<halves>;
+    static size_t byte_of(int64_t b) { return (size_t)b * (Five ? sizeof(block_q5_k) : sizeof(block_q4_k)) / 8; }
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) { x512_rowlane_pack_k4<Five>(w, ws, rows, b0, nb, s); }
+    template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[halves]) {
+        x512_rowlane_tokens_min<halves, T, x512_acts_q8_k>(s, nb, b0, a, as, acc);
+    }
+};
+using x512_rowlane_q4_k = x512_rowlane_k4<false>;
+using x512_rowlane_q5_k = x512_rowlane_k4<true>;
+
+// Q6_K strips: 32-element blocks of two 16-element sub-blocks (columns 0..3 and 4..7).
+template <int G, int Chunk> struct x512_rowlane_strip_q6_k {
+    static constexpr int chunk = Chunk;
+    alignas(64) int8_t levels[Chunk][8][G][32];  // as x86_rowlane_strip's
+    alignas(64) float d[Chunk][2][G][8];         // [block][sub-block]: d * sc per row
+    alignas(64) int32_t offset[Chunk][2][G][8];  // 128 * the sum of the sub-block's levels per row
+};
+template <int G, int Chunk>
+inline void x512_rowlane_pack_q6_k(const unsigned char* w, size_t ws, int rows, int64_t b0, int nbc, x512_rowlane_strip_q6_k<G, Chunk>& s) {
+    const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3), x20 = _mm256_set1_epi8(32), ones8 = _mm256_set1_epi8(1);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbc; ++b) {
+        const int64_t e = b0 + b;
+        const int k = (int)(e % 8), half = k / 4, quarter = k % 4;  // elements 128 half + 32 quarter + l of the super-block
+        for (int g = 0; g < G; ++g) {
+            __m256i x[8];
+            for (int r = 0; r < 8; ++r) {
+                float* d = &s.d[b][0][g][r];
+                if (8 * g + r >= rows) {
+                    x[r] = _mm256_setzero_si256();
+                    d[0] = s.d[b][1][g][r] = 0.0f;
+                    continue;
+                }
+                const unsigned char* xb = w + (size_t)(8 * g + r) * ws + (size_t)(e / 8) * sizeof(block_q6_k);
+                const __m256i ql = x86_load(xb + offsetof(block_q6_k, ql) + 64 * half + 32 * (quarter & 1));
+                const __m256i qh = x86_load(xb + offsetof(block_q6_k, qh) + 32 * half);
+                const __m256i lo = _mm256_and_si256(quarter >= 2 ? _mm256_srli_epi16(ql, 4) : ql, low4);
+                const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * quarter)), three);
+                x[r] = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), x20);
+                const int8_t* sc = reinterpret_cast<const int8_t*>(xb + offsetof(block_q6_k, scales)) + 2 * k;
+                const float dd = x86_f16_at(xb + offsetof(block_q6_k, d));
+                d[0] = dd * (float)sc[0];
+                s.d[b][1][g][r] = dd * (float)sc[1];
+            }
+            x86_transpose8x32(x);
+            __m256i sum16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+            for (int c = 0; c < 8; ++c) {
+                _mm256_store_si256(reinterpret_cast<__m256i*>(s.levels[b][c][g]), x[c]);
+                sum16[c / 4] = _mm256_add_epi16(sum16[c / 4], _mm256_maddubs_epi16(ones8, x[c]));  // |pairs| <= 64, 4 columns <= 256
+            }
+            for (int u = 0; u < 2; ++u)
+                _mm256_store_si256(reinterpret_cast<__m256i*>(s.offset[b][u][g]), _mm256_slli_epi32(_mm256_madd_epi16(sum16[u], ones16), 7));
+        }
+    }
+}
+template <int H, int T>
+inline void x512_rowlane_tokens_q6_k(const x512_rowlane_strip_q6_k<2 * H, x512_rowlane_chunk>& s, int nbc, int64_t b0, const unsigned char* a, size_t as,
+                                     __m512 (*acc)[H]) {
+    constexpr int chunk = x512_rowlane_chunk;
+    alignas(64) unsigned char act[T][chunk][32];
+    alignas(64) float act_d[T][chunk];
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    for (int t = 0; t < T; ++t)
+        for (int b = 0; b < nbc; ++b) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][b]), _mm256_xor_si256(x86_load(x512_acts_q8_k::qs(a + (size_t)t * as, b0 + b)), x80));
+            float unused;
+            x512_acts_q8_k::scales(a + (size_t)t * as, b0 + b, act_d[t][b], unused);
+        }
+    for (int b = 0; b < nbc; ++b)
+        for (int u = 0; u < 2; ++u) {
+            __m512i dot[T][H];
+#pragma GCC unroll 4
+            for (int h = 0; h < H; ++h) {
+                const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(s.offset[b][u][2 * h]));
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) dot[t][h] = start;
+            }
+#pragma GCC unroll 4
+            for (int j = 4 * u; j < 4 * u + 4; ++j) {
+                __m512i wj[H];
+#pragma GCC unroll 4
+                for (int h = 0; h < H; ++h) wj[h] = _mm512_loadu_si512(s.levels[b][j][2 * h]);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    int32_t v;
+                    std::memcpy(&v, act[t][b] + 4 * j, 4);
+                    const __m512i av = _mm512_set1_epi32(v);
+#pragma GCC unroll 4
+                    for (int h = 0; h < H; ++h) dot[t][h] = _mm512_dpbusd_epi32(dot[t][h], av, wj[h]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                const __m512 da = _mm512_set1_ps(act_d[t][b]);
+#pragma GCC unroll 4
+                for (int h = 0; h < H; ++h)
+                    acc[t][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(_mm512_loadu_ps(s.d[b][u][2 * h]), da), acc[t][h]);
+            }
+        }
+}
+struct x512_rowlane_q6_k {
+    static constexpr int halves = 2, tokens = 4;
+    using strip = x512_rowlane_strip_q6_k<2 * halves, x512_rowlane_chunk>;
+    static size_t byte_of(int64_t b) { return (size_t)b * sizeof(block_q6_k) / 8; }
+    static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) { x512_rowlane_pack_q6_k(w, ws, rows, b0, nb, s); }
+    template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[halves]) {
+        x512_rowlane_tokens_q6_k<halves, T>(s, nb, b0, a, as, acc);
+    }
+};
+#endif  // AI_X86_MM512
+
 #if AI_X86_INT8
 // A Q3_K block's sixteen scales minus 32 (q3_k_scales in registers). The 16 bytes read are the
 // last 4 of qs and the 12 scale bytes: nothing outside the block.
@@ -5830,31 +6212,40 @@ namespace simd {
 void mm_q4_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
     if (nt == 1) return detail::mm_decode<detail::x86_mm_k4<false>>(w, w_stride, nr, a, n, y);
-#if defined(AI_X86_ROWLANES)
+#if defined(AI_X86_ROWLANES) && !AI_X86_MM512
     if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q4_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+#if AI_X86_MM512
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x512_rowlane_mm<detail::x512_rowlane_q4_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_k4<false>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 void mm_q5_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
     if (nt == 1) return detail::mm_decode<detail::x86_mm_k4<true>>(w, w_stride, nr, a, n, y);
-#if defined(AI_X86_ROWLANES)
+#if defined(AI_X86_ROWLANES) && !AI_X86_MM512
     if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q5_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+#if AI_X86_MM512
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x512_rowlane_mm<detail::x512_rowlane_q5_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_k4<true>, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 void mm_q6_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
     if (nt == 1) return detail::mm_decode<detail::x86_mm_q6_k>(w, w_stride, nr, a, n, y);
-#if defined(AI_X86_ROWLANES)
+#if defined(AI_X86_ROWLANES) && !AI_X86_MM512
     if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q6_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
+#endif
+#if AI_X86_MM512
+    if (nt >= detail::x86_rowlane_min_tokens) return detail::x512_rowlane_mm<detail::x512_rowlane_q6_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_q6_k, AI_MM_TILE(4, 4)>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 }
 void mm_q3_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
     if (nt == 1) return detail::mm_decode<detail::x86_mm_q3_k>(w, w_stride, nr, a, n, y);
-#if defined(AI_X86_ROWLANES)
+#if defined(AI_X86_ROWLANES) && !AI_X86_MM512
     if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q3_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_q3_k, 2, 4>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
@@ -5862,7 +6253,7 @@ void mm_q3_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, siz
 void mm_q2_k_q8_k(const void* w, size_t w_stride, int64_t nr, const void* a, size_t a_stride, int64_t nt,
                          int64_t n, float* y, int64_t y_stride) {
     if (nt == 1) return detail::mm_decode<detail::x86_mm_q2_k>(w, w_stride, nr, a, n, y);
-#if defined(AI_X86_ROWLANES)
+#if defined(AI_X86_ROWLANES) && !AI_X86_MM512
     if (nt >= detail::x86_rowlane_min_tokens) return detail::x86_rowlane_mm<detail::x86_rowlane_q2_k>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
 #endif
     detail::mm_tiles<detail::x86_mm_q2_k, 2, 4>(w, w_stride, nr, a, a_stride, nt, n, y, y_stride);
