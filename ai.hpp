@@ -148,6 +148,11 @@ struct kernel_set {
                        int64_t s_stride);
     void (*att_values)(const float* v, int64_t v_stride, int64_t nk, int64_t hd, const float* pr, int64_t p_stride, int64_t nq, float* out,
                        int64_t out_stride);
+    // Rows of the type x q16 activations (ref::quantize_act_q16: 16 bits per element), for the
+    // output matrix where its float input is the default (matmul_input::q8_layers) and dequantizing
+    // in registers is slower than integer products (avx2: Q8_0, Q6_K; avx512, amx: Q8_0).
+    // nullptr (or a set returning nullptr): the float path (mm_dequant).
+    mm_fn (*mm_q16)(uint32_t type);
 };
 
 AI_TARGET_NS_BEGIN
@@ -297,6 +302,14 @@ AI_API float vec_dot_bf16_f32(const void* w, const void* a, int64_t n);
 AI_API vec_dot_fn vec_dot(tensor_type w, tensor_type* act);
 // The activation quantizer for q8_0 / q8_1 / q8_k; nullptr for any other type.
 AI_API quantize_act_fn quantize_act(tensor_type act);
+// 16-bit activations: blocks of 32 as f32 d = absmax / 32767 and int16 q = round(x / d) (68 bytes;
+// a rounding step of 1/65534 of the block's largest element, 258 times finer than Q8_0's). The
+// output matrix multiplies them where kernel_set::mm_q16 has a kernel: exact int32 sums per block
+// of 32, scaled in float per block, as the 8-bit products are.
+AI_API void quantize_act_q16(const float* x, void* dst, int64_t n);  // n % 32 == 0
+// The reference tile kernel (mm_fn contract) of weight type w (Q8_0 or Q6_K) x q16 activations;
+// nullptr for other types.
+AI_API mm_fn mm_q16(tensor_type w);
 // The elementwise steps of the forward pass that need e^x. Each element's result depends only on
 // its own inputs (and, for softmax, the row's max and sum), never on where a range begins.
 AI_API void silu_mul(float* g, const float* u, int64_t n);  // g[i] = g[i] / (1 + e^-g[i]) * u[i]
@@ -765,7 +778,8 @@ enum class kv_type : int32_t { f16 = 0, f32 = 1 };  // zero = F16, as llama.cpp
 //   q8_layers (zero, the default): in the decoder layers the input is rounded to 8 bits per block
 //       of 32 (or 256) and multiplied in integers, as llama.cpp does (its speed and its kind of
 //       rounding error, about KL 3e-3 on a 135M model); the output (logits) matrix gets the float
-//       input, which keeps the final scores close to the exact ones.
+//       input, which keeps the final scores close to the exact ones (or, on kernel sets with
+//       kernel_set::mm_q16 for its type, the input rounded to 16 bits: ref::quantize_act_q16).
 //   f32: float32 input everywhere (weights dequantized in cache, then FMA): no rounding of the
 //       activations, logits within ~1e-7 KL of an exactly dequantized model; slower prefill.
 //   q8: 8-bit input everywhere, the output matrix included: llama.cpp's method throughout.
@@ -2707,6 +2721,78 @@ void ref::quantize_act_q8_1(const float* x, void* dst, int64_t n) {
     }
 }
 void ref::quantize_act_q8_k(const float* x, void* dst, int64_t n) { ref::quantize_row_q8_k(x, dst, n); }
+
+// q16 (see ref::quantize_act_q16): the output matrix's input on sets with kernel_set::mm_q16.
+namespace detail {
+struct block_q16 {
+    float d;          // absmax / 32767
+    int16_t q[32];    // round(x / d), |q| <= 32767
+};
+static_assert(sizeof(block_q16) == 68, "q16 block layout");
+}  // namespace detail
+void ref::quantize_act_q16(const float* x, void* dst, int64_t n) {
+    for (int64_t i = 0; i < n / detail::qk; ++i, x += detail::qk) {
+        float amax = 0;
+        for (int j = 0; j < detail::qk; ++j) amax = std::max(amax, std::fabs(x[j]));
+        detail::block_q16 b;
+        b.d = amax / 32767.0f;
+        const float id = amax != 0 ? 32767.0f / amax : 0.0f;
+        for (int j = 0; j < detail::qk; ++j) b.q[j] = (int16_t)std::max(-32767.0f, std::min(32767.0f, std::nearbyint(x[j] * id)));
+        detail::store_block(dst, i, b);
+    }
+}
+namespace detail {
+// Per block of 32: the exact integer dot (int64: a Q6_K block's scaled levels reach 4096 x 32767
+// per product), then acc += float(dot) * (d_w * d_a), blocks in order.
+inline float ref_dot_q8_0_q16(const unsigned char* w, const unsigned char* a, int64_t n) {
+    float acc = 0;
+    for (int64_t b = 0; b < n / qk; ++b) {
+        const block_q8_0 wb = load_block<block_q8_0>(w, b);
+        const block_q16 ab = load_block<block_q16>(a, b);
+        int64_t dot = 0;
+        for (int j = 0; j < qk; ++j) dot += (int64_t)wb.qs[j] * ab.q[j];
+        acc += (float)dot * (f16_to_f32(wb.d) * ab.d);
+    }
+    return acc;
+}
+inline float ref_dot_q6_k_q16(const unsigned char* w, const unsigned char* a, int64_t n) {
+    float acc = 0;
+    for (int64_t i = 0; i < n / qk_k; ++i) {
+        const block_q6_k wb = load_block<block_q6_k>(w, i);
+        int lev[qk_k];  // q = (ql | qh << 4) - 32, as to_float reads them
+        for (int h = 0; h < 2; ++h)
+            for (int l = 0; l < 32; ++l) {
+                const uint8_t* ql = wb.ql + 64 * h;
+                const uint8_t qh = wb.qh[32 * h + l];
+                lev[128 * h + l] = (int)((ql[l] & 0xF) | ((qh >> 0) & 3) << 4) - 32;
+                lev[128 * h + l + 32] = (int)((ql[l + 32] & 0xF) | ((qh >> 2) & 3) << 4) - 32;
+                lev[128 * h + l + 64] = (int)((ql[l] >> 4) | ((qh >> 4) & 3) << 4) - 32;
+                lev[128 * h + l + 96] = (int)((ql[l + 32] >> 4) | ((qh >> 6) & 3) << 4) - 32;
+            }
+        const float d = f16_to_f32(wb.d);
+        for (int u = 0; u < 8; ++u) {  // activation block u: the sub-blocks 2u, 2u + 1 of 16
+            const block_q16 ab = load_block<block_q16>(a, 8 * i + u);
+            int64_t dot = 0;
+            for (int j = 0; j < qk; ++j) dot += (int64_t)(lev[32 * u + j] * wb.scales[2 * u + j / 16]) * ab.q[j];
+            acc += (float)dot * (d * ab.d);
+        }
+    }
+    return acc;
+}
+template <float (*Dot)(const unsigned char*, const unsigned char*, int64_t)>
+void ref_mm_q16(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; ++t)
+        for (int64_t r = 0; r < nr; ++r)
+            y[t * ys + r] = Dot(static_cast<const unsigned char*>(w) + (size_t)r * ws, static_cast<const unsigned char*>(a) + (size_t)t * as, n);
+}
+}  // namespace detail
+mm_fn ref::mm_q16(tensor_type w) {
+    switch (w) {
+        case tensor_type::q8_0: return detail::ref_mm_q16<detail::ref_dot_q8_0_q16>;
+        case tensor_type::q6_k: return detail::ref_mm_q16<detail::ref_dot_q6_k_q16>;
+        default: return nullptr;
+    }
+}
 
 // ---- Reference dot products: unpack a block's integers, sum in int, scale in float ------------
 
@@ -7440,6 +7526,116 @@ inline mm_fn simd_mm_dequant(uint32_t t) {
 #else
 inline mm_fn simd_mm_dequant(uint32_t) { return nullptr; }
 #endif
+// ---- The output matrix x q16 activations (kernel_set::mm_q16) ------------------------------------
+// Dequantizing Q8_0 / Q6_K rows in registers for the float input costs per 8 weights a widening, a
+// convert, a multiply and an FMA, which on a first-generation EPYC ran the output matrix at 5.1
+// (Q8_0) and 3.0 (Q6_K) GB/s where its int8 products read 10.3 and 8.7. With the input rounded to
+// 16 bits (ref::quantize_act_q16) a block of 32 is two widenings and two pmaddwd, whose 8 int32
+// lanes hold exact sums, then one convert and one FMA with d_w * d_a. Q6_K's levels are multiplied
+// by their sub-block scale in int16 first (|q - 32| * |sc| <= 4096), so a lane sums 4 products of
+// at most 4096 * 32767: 5.4e8, far from int32's limit. Rows from decode_parts' parts, R side by
+// side, each prefetching `ahead` bytes on into L2, as the float path's kernels.
+#if AI_DEQ_X86 && defined(AI_HAVE_TILE_FLOAT)
+template <int S, class Rows>
+inline void mm_q16_walk(Rows rows, const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t nb, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; ++t) {
+        const unsigned char* x = static_cast<const unsigned char*>(a) + (size_t)t * as;
+        decode_parts<S>(static_cast<const unsigned char*>(w), ws, nr, y + t * ys, [&](auto r, const unsigned char* wr, size_t rs, float* out) {
+            rows(r)(wr, rs, decode_prefetch_ahead(ws), x, nb, out);
+        });
+    }
+}
+template <int R>
+inline void x256_mm_q8_0_q16_rows(const unsigned char* w, size_t rs, size_t ahead, const unsigned char* x, int64_t nb, float* y) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const unsigned char* xb = x + (size_t)b * sizeof(block_q16);
+        float da;
+        std::memcpy(&da, xb, 4);
+        const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 4));
+        const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 36));
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const unsigned char* blk = w + (size_t)r * rs + (size_t)b * sizeof(block_q8_0);
+            _mm_prefetch(reinterpret_cast<const char*>(blk + ahead), _MM_HINT_T1);
+            const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+            const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18)));
+            const __m256i i = _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(deq_f16(blk) * da), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = x86_hsum(acc[r]);
+}
+template <int R>
+inline void x256_mm_q6_k_q16_rows(const unsigned char* w, size_t rs, size_t ahead, const unsigned char* x, int64_t nb, float* y) {
+    alignas(32) int8_t q[R][256];
+    alignas(32) int32_t sc[R][16];  // a sub-block's scale in both halves (one vpbroadcastd, a load)
+    alignas(32) float dd[R][8];     // d_w * d_a of activation block u
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const unsigned char* xs = x + (size_t)(8 * b) * sizeof(block_q16);
+        alignas(32) float da[8];
+        for (int u = 0; u < 8; ++u) std::memcpy(&da[u], xs + (size_t)u * sizeof(block_q16), 4);
+        const __m256 dav = _mm256_load_ps(da);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const unsigned char* blk = w + (size_t)r * rs + (size_t)b * sizeof(block_q6_k);
+            for (int l = 0; l < (int)sizeof(block_q6_k); l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + ahead + l), _MM_HINT_T1);
+            const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(block_q6_k, scales))));
+            const __m256i lo = _mm256_unpacklo_epi16(s16, s16), hi = _mm256_unpackhi_epi16(s16, s16);  // lanes 0-3 | 8-11, 4-7 | 12-15
+            _mm256_store_si256(reinterpret_cast<__m256i*>(sc[r]), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(sc[r] + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+            _mm256_store_ps(dd[r], _mm256_mul_ps(_mm256_set1_ps(deq_f16(blk + offsetof(block_q6_k, d))), dav));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h)
+                deq_q6_k_levels(blk, h, [&](int k, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(q[r] + 128 * h + 32 * k), v); });
+        }
+#pragma GCC unroll 2
+        for (int u = 0; u < 8; ++u) {  // activation block u: sub-blocks 2u and 2u + 1
+            const unsigned char* xb = xs + (size_t)u * sizeof(block_q16);
+            const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 4));
+            const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 36));
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) {
+                const __m256i w0 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(q[r] + 32 * u))),
+                                                      _mm256_set1_epi32(sc[r][2 * u]));
+                const __m256i w1 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(q[r] + 32 * u + 16))),
+                                                      _mm256_set1_epi32(sc[r][2 * u + 1]));
+                const __m256i i = _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_broadcast_ss(&dd[r][u]), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = x86_hsum(acc[r]);
+}
+inline void x256_mm_q8_0_q16(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    mm_q16_walk<decode_part_count>([](auto r) { return x256_mm_q8_0_q16_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk, y, ys);
+}
+inline void x256_mm_q6_k_q16(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    mm_q16_walk<decode_part_count>([](auto r) { return x256_mm_q6_k_q16_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk_k, y, ys);
+}
+#endif
+// Which sets use them, measured on this harness's shapes (one thread, medians of 5-15 passes,
+// the output matrices of Qwen2.5-0.5B, TinyLlama, DeepSeek-1.5B and SmolLM2-135M) on a Xeon
+// (AVX-512): Q8_0 12.6-20.5 GB/s against 9.1-12.1 for the float path with AVX2, 13.9-19.3 against
+// 11.3-13.0 with AVX-512; Q6_K with AVX2 7.7 against 5.8 (32000 x 2048; 6.6 against 6.8 at
+// 151936 x 1536, within the noise), with AVX-512 7.7-11.4 against 8.2-9.2: mixed, so AVX-512
+// keeps the float path for Q6_K. On a first-generation EPYC the float path read Q6_K at 3.0 GB/s.
+#if AI_DEQ_X86 && defined(AI_HAVE_TILE_FLOAT)
+inline mm_fn simd_mm_q16(uint32_t t) {
+    switch ((tensor_type)t) {
+        case tensor_type::q8_0: return x256_mm_q8_0_q16;
+#if AI_DEQ_X86 == 256
+        case tensor_type::q6_k: return x256_mm_q6_k_q16;
+#endif
+        default: return nullptr;
+    }
+}
+#else
+inline mm_fn simd_mm_q16(uint32_t) { return nullptr; }
+#endif
 }  // namespace detail
 #undef AI_DEQ_X86
 
@@ -7466,7 +7662,8 @@ inline dequantize_fn simd_to_float_by_id(uint32_t t) { return simd_to_float((ten
 
 const kernel_set* ref::kernels() {
     static const kernel_set k = {"scalar", ref::dot_f32, detail::ref_vec_dot_by_id, detail::ref_quantize_act_by_id, detail::ref_mm_by_id,
-                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false, ref::silu_mul, ref::softmax, ref::att_scores, ref::att_values};
+                                 detail::ref_to_float_by_id, detail::ref_mm_by_id, false, ref::silu_mul, ref::softmax, ref::att_scores, ref::att_values,
+                                 detail::ref_mm_by_id};
     return &k;
 }
 const kernel_set* simd::kernels() {
@@ -7482,7 +7679,8 @@ const kernel_set* simd::kernels() {
     static const char* const name = simd::arch_name();
 #endif
     static const kernel_set k = {name, simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::simd_mm_by_id,
-                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false, simd::silu_mul, simd::softmax, simd::att_scores, simd::att_values};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, false, simd::silu_mul, simd::softmax, simd::att_scores, simd::att_values,
+                                 detail::simd_mm_q16};
     return &k;
 }
 #if AI_X86_INT8 && defined(AI_X86_AMX)
@@ -7507,7 +7705,8 @@ inline mm_fn amx_mm_by_id(uint32_t w) {
 }  // namespace detail
 const kernel_set* simd::kernels_amx() {
     static const kernel_set k = {"amx", simd::dot_f32, detail::simd_vec_dot_by_id, detail::simd_quantize_act_by_id, detail::amx_mm_by_id,
-                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true, simd::silu_mul, simd::softmax, simd::att_scores, simd::att_values};
+                                 detail::simd_to_float_by_id, detail::simd_mm_dequant, true, simd::silu_mul, simd::softmax, simd::att_scores, simd::att_values,
+                                 detail::simd_mm_q16};
     return &k;
 }
 #else
@@ -11839,6 +12038,7 @@ struct rt_weight {
     quantize_act_fn quant = nullptr;
     mm_fn mm = nullptr;  // tile kernel for the same pair (many rows x many tokens), if the set has one
     mm_fn mm_dequant = nullptr;  // float inputs, rows dequantized as read (kernel_set::mm_dequant)
+    mm_fn mm_q16 = nullptr;      // q16 inputs (kernel_set::mm_q16): the output matrix's, where the set has it
 };
 
 // Picks the kernels of a weight from the model's kernel set.
@@ -11854,6 +12054,7 @@ inline void rt_set_kernels(const kernel_set& K, rt_weight* w) {
     w->mm = w->dot ? K.mm((uint32_t)w->type) : nullptr;
     w->to_float = K.to_float((uint32_t)w->type);
     w->mm_dequant = K.mm_dequant && !w->direct_f32 ? K.mm_dequant((uint32_t)w->type) : nullptr;
+    w->mm_q16 = K.mm_q16 && w->cols % 32 == 0 ? K.mm_q16((uint32_t)w->type) : nullptr;
 }
 
 // Index of an activation format's scratch in the context (q8_0, q8_1, q8_k), or -1 for f32.
@@ -12495,6 +12696,7 @@ struct context::state {
     // rows of n_ff (the down projection's input), whichever is larger; nullptr when no weight of
     // the model uses that format.
     uint8_t* actq[3] = {nullptr, nullptr, nullptr};
+    uint8_t* actq16 = nullptr;  // [rt_q16_rows] rows of n_embd in q16 blocks, when the output matrix has mm_q16
     float* scores = nullptr;  // (n_slots) × [rt_att_block, n_ctx]  attention weights of a block of queries
     float* att_k = nullptr;   // (n_slots) × [head_dim, n_ctx + 32]  one head's K^T as float
     float* att_v = nullptr;   // (n_slots) × [n_ctx, head_dim]       one head's V rows as float (F16 cache)
@@ -12661,6 +12863,7 @@ struct rt_mm_job {
     float* sums = nullptr;        // accumulate: [n_tok, rows], where the products land before
                                   // they are added to y (a buffer the caller has no use for now)
     bool int8_acts = false;       // use the integer kernels of weights that want 8-bit activations
+    bool q16_acts = false;        // use the q16 kernels (rt_weight::mm_q16) of weights that have one
     bool mm_whole_batch = false;  // the kernel set's mm takes every token at once (kernel_set::mm_whole_batch)
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;  // the model's kernel set's
     mm_fn mm_f32 = nullptr;       // its F32 tile kernel (nullptr: dot_f32 per row and token)
@@ -12680,6 +12883,8 @@ constexpr int64_t rt_mm_chunk_rows = 192;
 // put its peak RSS past the file + KV cache + 10%). A batch is cut into equal groups (130 tokens:
 // 65 + 65), so no group is a short tail; each group reads the FFN weights once more.
 constexpr int32_t rt_ffn_rows = 128;
+// Tokens per call of the output matrix on q16 input (only `ai logits` asks for more than one).
+constexpr int32_t rt_q16_rows = 16;
 inline int32_t rt_ffn_group(int32_t n) {
     const int32_t groups = (n + rt_ffn_rows - 1) / rt_ffn_rows;
     return groups > 1 ? (n + groups - 1) / groups : n;
@@ -12718,6 +12923,14 @@ inline void rt_mm_task(void* arg, int32_t task, int32_t slot) {
         const rt_weight& w = *part.w;
         const int64_t lo = std::max(r0, base) - base, hi = std::min(r1, base + w.rows) - base;
         base += w.rows;
+        if (j.q16_acts && w.mm_q16) {  // the task's rows in one call, each token in turn (decode_parts)
+            if (hi > lo) {
+                w.mm_q16(w.data + (size_t)lo * w.row_bytes, w.row_bytes, hi - lo, part.a, part.a_stride, j.n_tok, w.cols, rt_mm_dest(j, part) + lo,
+                         w.rows);
+                rt_mm_finish(j, part, 0, j.n_tok, lo, hi - lo);
+            }
+            continue;
+        }
         if (w.mm && (w.act == tensor_type::f32 || j.int8_acts)) {
             // Tokens in blocks whose input rows fit in L2 (~512 KiB), rows in chunks inside: the
             // kernel re-reads a block's inputs for every few rows, from L2 rather than from L3;
@@ -12897,6 +13110,12 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
         for (int32_t p = 0; p < mm.n_parts; ++p) {
             rt_mm_part& part = mm.parts[p];
             const rt_weight& w = *part.w;
+            if (mm.q16_acts && w.mm_q16) {  // rounded to 16 bits here: the output matrix's few rows
+                part.a = actq16;
+                part.a_stride = (size_t)(w.cols / 32) * sizeof(block_q16);
+                for (int32_t t = 0; t < mm.n_tok; ++t) ref::quantize_act_q16(in + (int64_t)t * w.cols, actq16 + (size_t)t * part.a_stride, w.cols);
+                continue;
+            }
             if (!w.dot) continue;
             const int ai = rt_act_index(w.act);
             if (ai >= 0 && !mm.int8_acts) continue;  // float path: rows dequantized in the tasks
@@ -12979,9 +13198,16 @@ status context::state::forward(const token_id* ids, int32_t n, float* out, bool 
     // logits = RMSNorm(x) * output_norm · Wout^T, only for the rows asked for
     const int32_t first = all_rows ? 0 : n - 1;
     for (int32_t t = first; t < n; ++t) rt_rmsnorm(x + t * E, M.output_norm, E, hp.rms_eps, xn + t * E);
-    mm.n_tok = n - first;
     mm.int8_acts = this->matmul == matmul_input::q8;
-    matmul(xn + first * E, nullptr, {&M.output, M.output_bias, out}, none, none);
+    // q8_layers on a set with a q16 kernel for the output's type: 16-bit input (rt_q16_rows tokens
+    // at a time through actq16); otherwise float (or, with q8, 8-bit) input, every row at once.
+    mm.q16_acts = this->matmul == matmul_input::q8_layers && M.output.mm_q16 && actq16;
+    const int32_t group = mm.q16_acts ? rt_q16_rows : n - first;
+    for (int32_t t0 = first; t0 < n; t0 += group) {
+        mm.n_tok = std::min(group, n - t0);
+        matmul(xn + t0 * E, nullptr, {&M.output, M.output_bias, out + (int64_t)(t0 - first) * M.output.rows}, none, none);
+    }
+    mm.q16_acts = false;
     return status{};
 }
 
@@ -13095,6 +13321,7 @@ status context::create(const model& mdl, const context_options* opt) {
         float* rb = lay.take_as<float>((uint64_t)n_slots * (uint64_t)rowbuf_floats);
         uint8_t* aq[3];
         for (int i = 0; i < 3; ++i) aq[i] = act_bytes[i] ? static_cast<uint8_t*>(lay.take(act_bytes[i], 1)) : nullptr;
+        uint8_t* aq16 = M.output.mm_q16 ? static_cast<uint8_t*>(lay.take((uint64_t)rt_q16_rows * (uint64_t)(M.output.cols / 32), sizeof(block_q16))) : nullptr;
         // The attention's buffers are dead while the feed-forward runs and the other way round
         // (forward() finishes one before it starts the other), so the two sets share memory. The
         // smaller set is saved: 0.9 MB for SmolLM2-135M at 200 tokens, 5.7 MB for TinyLlama at
@@ -13120,6 +13347,7 @@ status context::create(const model& mdl, const context_options* opt) {
             s->att = bufs[5]; s->gate = bufs[6]; s->up = bufs[7]; s->rope = bufs[8]; s->logits = bufs[9];
             s->rowbuf = rb; s->scores = sc; s->att_k = ak; s->att_v = av;
             for (int i = 0; i < 3; ++i) s->actq[i] = aq[i];
+            s->actq16 = aq16;
         }
         return kv_end;
     };

@@ -539,3 +539,103 @@ TEST_CASE("kernel_set::att_scores / att_values: every set near ref; a query's bi
         }
     }
 }
+
+TEST_CASE("q16 activations: rounding, ref::mm_q16 against the float dot, kernel_set::mm_q16 against ref") {
+    std::mt19937 rng(41);
+    // quantize_act_q16: every element within half a step (d / 2) of the input; zeros stay zeros
+    for (int64_t n : {32, 96, 2048}) {
+        const std::vector<float> x = random_floats(rng, n);
+        std::vector<uint8_t> q((size_t)(n / 32 * 68));
+        ai::ref::quantize_act_q16(x.data(), q.data(), n);
+        for (int64_t b = 0; b < n / 32; ++b) {
+            float d, amax = 0;
+            std::memcpy(&d, q.data() + b * 68, 4);
+            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[(size_t)(32 * b + j)]));
+            CHECK(d == amax / 32767.0f);
+            for (int j = 0; j < 32; ++j) {
+                int16_t v;
+                std::memcpy(&v, q.data() + b * 68 + 4 + 2 * j, 2);
+                CHECK(std::fabs((double)v * d - x[(size_t)(32 * b + j)]) <= 0.51 * d);
+            }
+        }
+    }
+    std::vector<float> zeros(64, 0.0f);
+    std::vector<uint8_t> zq(2 * 68, 0xAB);
+    ai::ref::quantize_act_q16(zeros.data(), zq.data(), 64);
+    for (int b = 0; b < 2; ++b)
+        for (int j = 0; j < 68; ++j) CHECK(zq[(size_t)(b * 68 + j)] == 0);
+    CHECK_FALSE(bool(ai::ref::mm_q16(tensor_type::q4_0)));
+
+    int tested = 0;
+    for (tensor_type t : {tensor_type::q8_0, tensor_type::q6_k}) {
+        INFO("type " << std::string(ai::type_name(t)));
+        const ai::mm_fn ref = ai::ref::mm_q16(t);
+        REQUIRE(bool(ref));
+        const int be = ai::type_info(t)->block_elems;
+        for (int64_t n : {(int64_t)be, 3 * (int64_t)be, (int64_t)(2304 / be * be)}) {
+            for (int64_t nr : {1, 3, 5, 17}) {
+                for (int64_t nt : {1, 2, 5}) {
+                    CAPTURE(n);
+                    CAPTURE(nr);
+                    CAPTURE(nt);
+                    size_t wrow = 0;
+                    REQUIRE(ai::type_row_bytes(t, n, &wrow));
+                    const size_t arow = (size_t)(n / 32 * 68);
+                    std::vector<uint8_t> w;
+                    for (int64_t r = 0; r < nr; ++r) {
+                        const std::vector<uint8_t> row = quantize(t, random_floats(rng, n));
+                        w.insert(w.end(), row.begin(), row.end());
+                    }
+                    std::vector<uint8_t> a((size_t)nt * arow);
+                    std::vector<std::vector<float>> xs;
+                    for (int64_t k = 0; k < nt; ++k) {
+                        xs.push_back(random_floats(rng, n));
+                        ai::ref::quantize_act_q16(xs.back().data(), a.data() + k * arow, n);
+                    }
+                    const int64_t ys = nr + 2;
+                    std::vector<float> yr((size_t)(nt * ys), -7.0f);
+                    ref(w.data(), wrow, nr, a.data(), arow, nt, n, yr.data(), ys);
+                    // ref against the float dot of the weights with the unrounded input: the rounding
+                    // of the input moves each product by at most |w| * d_a / 2, the float sums by a few ulps
+                    for (int64_t k = 0; k < nt; ++k)
+                        for (int64_t r = 0; r < nr; ++r) {
+                            const std::vector<double> dw = dequant(t, w.data() + r * wrow, n);
+                            double exact = 0, mag = 0, step = 0;
+                            for (int64_t i = 0; i < n; ++i) {
+                                exact += dw[(size_t)i] * xs[(size_t)k][(size_t)i];
+                                mag += std::fabs(dw[(size_t)i] * xs[(size_t)k][(size_t)i]);
+                                float d;
+                                std::memcpy(&d, a.data() + k * arow + (size_t)(i / 32) * 68, 4);
+                                step += std::fabs(dw[(size_t)i]) * d * 0.5;
+                            }
+                            CHECK(std::fabs((double)yr[(size_t)(k * ys + r)] - exact) <= step + (double)(n / 32 + 4) * 2.5e-7 * mag + 1e-30);
+                            CHECK(yr[(size_t)(k * ys + nr)] == -7.0f);
+                        }
+                    for (const ai::kernel_set* K : runnable_sets()) {
+                        const ai::mm_fn mm = K->mm_q16 ? K->mm_q16((uint32_t)t) : nullptr;
+                        if (!mm) continue;
+                        INFO("kernel set " << std::string(K->name));
+                        ++tested;
+                        std::vector<float> y((size_t)(nt * ys), -7.0f);
+                        mm(w.data(), wrow, nr, a.data(), arow, nt, n, y.data(), ys);
+                        for (int64_t k = 0; k < nt; ++k) {
+                            for (int64_t r = 0; r < nr; ++r) {
+                                const std::vector<double> dw = dequant(t, w.data() + r * wrow, n);
+                                double mag = 0;
+                                for (int64_t i = 0; i < n; ++i) mag += std::fabs(dw[(size_t)i] * xs[(size_t)k][(size_t)i]);
+                                CHECK(std::fabs((double)y[(size_t)(k * ys + r)] - yr[(size_t)(k * ys + r)]) <= (double)(n / 32 + 4) * 2.5e-7 * mag + 1e-30);
+                                // one row and one token at a time: the same bits
+                                float one = 0;
+                                mm(w.data() + r * wrow, wrow, 1, a.data() + k * arow, arow, 1, n, &one, 1);
+                                CHECK(std::memcmp(&one, &y[(size_t)(k * ys + r)], 4) == 0);
+                            }
+                            CHECK(y[(size_t)(k * ys + nr)] == -7.0f);
+                            CHECK(y[(size_t)(k * ys + nr + 1)] == -7.0f);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    MESSAGE("mm_q16 kernels tested: " << tested);
+}

@@ -749,9 +749,16 @@ TEST_CASE("sampler: a fixed seed gives a fixed sequence on every platform") {
 }
 
 TEST_CASE("runtime: matmul_input q8 / q8_layers — integer kernels close to the f32 path, thread-independent, no allocation") {
-    // Q4_0, Q8_0 and Q4_K matrices (rows of 256 so every type's blocks fit).
-    for (ai::tensor_type t : {ai::tensor_type::q4_0, ai::tensor_type::q8_0, ai::tensor_type::q4_k, ai::tensor_type::q4_1}) {
+    // Q4_0, Q8_0, Q4_K, Q4_1 and Q6_K matrices (rows of 256 so every type's blocks fit), on every
+    // kernel set this CPU runs (avx2's q8_layers output matrix multiplies 16-bit inputs: mm_q16).
+    for (int ki = 0; ki < ai::kernel_set_count(); ++ki)
+    for (ai::tensor_type t : {ai::tensor_type::q4_0, ai::tensor_type::q8_0, ai::tensor_type::q4_k, ai::tensor_type::q4_1, ai::tensor_type::q6_k}) {
+        const ai::kernel_set* K = ai::kernel_set_at(ki);
+        if (!ai::kernel_set_runs_here(K)) continue;
+        CAPTURE(std::string(K->name));
         CAPTURE(ai::type_name(t));
+        ai::model_options mo;
+        mo.kernels = K->name;
         tiny_spec s;
         s.dim = 256;
         s.ff = 512;
@@ -761,7 +768,7 @@ TEST_CASE("runtime: matmul_input q8 / q8_layers — integer kernels close to the
         s.type = t;
         std::vector<uint8_t> bytes;
         ai::model m;
-        REQUIRE(load_tiny(s, &bytes, &m).ok());
+        REQUIRE(load_tiny(s, &bytes, &m, &mo).ok());
         std::vector<int> ids;
         for (int i = 0; i < 24; ++i) ids.push_back(1 + (i * 37) % 299);
         ai::context_options co;
