@@ -5991,6 +5991,11 @@ using x86_rowlane_q2_k = x86_rowlane_k16<tensor_type::q2_k>;
 #endif  // AI_X86_MM512
 
 #if AI_X86_MM512
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push  // GCC 12 (-O2, the dispatch unit) sees dot[][] in the Q6_K pass as maybe uninitialized; it is not
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // ---- AVX-512 VNNI batches of K-quants: rows in the lanes ------------------------------------------
 // As the 32-block formats' (x512_rowlane_mm), on strips whose blocks are 32 elements of a super-block:
 // Q4_K, Q5_K: a 32-element sub-block is a block of unsigned levels q (0..15, 0..31), vpdpbusd's
@@ -6169,6 +6174,9 @@ struct x512_rowlane_q6_k {
         x512_rowlane_tokens_q6_k<halves, T>(s, nb, b0, a, as, acc);
     }
 };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif  // AI_X86_MM512
 
 #if AI_X86_INT8
