@@ -150,7 +150,7 @@ struct kernel_set {
                        int64_t out_stride);
     // Rows of the type x q16 activations (ref::quantize_act_q16: 16 bits per element), for the
     // output matrix where its float input is the default (matmul_input::q8_layers) and dequantizing
-    // in registers is slower than integer products (avx2: Q8_0, Q6_K; avx512, amx: Q8_0).
+    // in registers is slower than integer products (avx2, avx512, amx: Q8_0, Q6_K).
     // nullptr (or a set returning nullptr): the float path (mm_dequant).
     mm_fn (*mm_q16)(uint32_t type);
 };
@@ -7624,19 +7624,99 @@ inline void x256_mm_q8_0_q16(const void* w, size_t ws, int64_t nr, const void* a
 inline void x256_mm_q6_k_q16(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
     mm_q16_walk<decode_part_count>([](auto r) { return x256_mm_q6_k_q16_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk_k, y, ys);
 }
+#if AI_DEQ_X86 == 512 && defined(__AVX512VNNI__)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// Q6_K with AVX-512 VNNI: the 16-bit input is split into bytes, a = 256 * hi + lo (lo unsigned, hi
+// signed), so that vpdpbusd multiplies 64 levels per instruction: (q - 32) * lo with the levels
+// signed, and q * hi with them unsigned, less 32 * (sum of hi) which starts the accumulator. Each
+// int32 lane then holds the exact dot of 4 elements (|sum| <= 4 * 32 * 32767); the split and the
+// correction are made once per block and shared by the R rows. A lane is scaled in float by its
+// sub-block's scale times d_w and its block's d_a, so the float order is the lanes' in a fixed
+// pattern, as the other kernels (thread- and split-invariant). Against the 256-bit pmaddwd kernel
+// (a widening, a multiply by the scale and a pmaddwd per 16 levels) this is about half the work per
+// level, which on one Xeon core moved the output matrix from compute-bound to memory-bound.
+template <int R>
+inline void x512_mm_q6_k_q16_rows(const unsigned char* w, size_t rs, size_t ahead, const unsigned char* x, int64_t nb, float* y) {
+    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(0x30), k32 = _mm512_set1_epi8(32);
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const unsigned char* xs = x + (size_t)(8 * b) * sizeof(block_q16);
+        __m512i lo[4], hi[4], corr[4];
+        __m512 da[4];  // d_a of each lane's block: lanes 0..7 block 2c, 8..15 block 2c + 1
+        for (int c = 0; c < 4; ++c) {  // elements 64c .. 64c + 63: q16 blocks 2c and 2c + 1
+            const unsigned char* x0 = xs + (size_t)(2 * c) * sizeof(block_q16);
+            const unsigned char* x1 = x0 + sizeof(block_q16);
+            const __m512i a0 = _mm512_loadu_si512(x0 + 4), a1 = _mm512_loadu_si512(x1 + 4);
+            lo[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(a0)), _mm512_cvtepi16_epi8(a1), 1);
+            hi[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(_mm512_srai_epi16(a0, 8))),
+                                       _mm512_cvtepi16_epi8(_mm512_srai_epi16(a1, 8)), 1);
+            corr[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k32, hi[c]));
+            float d0, d1;
+            std::memcpy(&d0, x0, 4);
+            std::memcpy(&d1, x1, 4);
+            da[c] = _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const unsigned char* blk = w + (size_t)r * rs + (size_t)b * sizeof(block_q6_k);
+            for (int l = 0; l < (int)sizeof(block_q6_k); l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + ahead + l), _MM_HINT_T1);
+            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(deq_f16(blk + offsetof(block_q6_k, d))),
+                                               _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(deq_load16(blk + offsetof(block_q6_k, scales)))));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; ++h) {
+                // the levels of chunks 2h (low nibbles of ql, qh bit pairs 0-1 and 2-3) and 2h + 1
+                const __m512i ql = _mm512_loadu_si512(blk + 64 * h);
+                const __m256i qh = deq_load32(blk + offsetof(block_q6_k, qh) + 32 * h);
+                const __m512i qh_lo = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)), _mm256_slli_epi16(qh, 2), 1);
+                const __m512i qh_hi = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                const __m512i lev[2] = {_mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(qh_lo, m2)),
+                                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(qh_hi, m2))};
+#pragma GCC unroll 2
+                for (int k = 0; k < 2; ++k) {
+                    const int c = 2 * h + k;
+                    const __m512i dot_hi = _mm512_dpbusd_epi32(corr[c], lev[k], hi[c]);
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_slli_epi32(dot_hi, 8), lo[c], _mm512_sub_epi8(lev[k], k32));
+                    // lane i: sub-block 4c + i / 4
+                    const __m512i sub = _mm512_set_epi32(4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 2, 4 * c + 2, 4 * c + 2, 4 * c + 2,
+                                                         4 * c + 1, 4 * c + 1, 4 * c + 1, 4 * c + 1, 4 * c, 4 * c, 4 * c, 4 * c);
+                    const __m512 s = _mm512_mul_ps(_mm512_permutexvar_ps(sub, scale), da[c]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+inline void x512_mm_q6_k_q16(const void* w, size_t ws, int64_t nr, const void* a, size_t as, int64_t nt, int64_t n, float* y, int64_t ys) {
+    mm_q16_walk<decode_part_count>([](auto r) { return x512_mm_q6_k_q16_rows<decltype(r)::value>; }, w, ws, nr, a, as, nt, n / qk_k, y, ys);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
 #endif
 // Which sets use them, measured on this harness's shapes (one thread, medians of 5-15 passes,
 // the output matrices of Qwen2.5-0.5B, TinyLlama, DeepSeek-1.5B and SmolLM2-135M) on a Xeon
 // (AVX-512): Q8_0 12.6-20.5 GB/s against 9.1-12.1 for the float path with AVX2, 13.9-19.3 against
 // 11.3-13.0 with AVX-512; Q6_K with AVX2 7.7 against 5.8 (32000 x 2048; 6.6 against 6.8 at
-// 151936 x 1536, within the noise), with AVX-512 7.7-11.4 against 8.2-9.2: mixed, so AVX-512
-// keeps the float path for Q6_K. On a first-generation EPYC the float path read Q6_K at 3.0 GB/s.
+// 151936 x 1536, within the noise); with AVX-512 the pmaddwd kernel was mixed (7.7-11.4 against
+// 8.2-9.2), the byte-split one (x512_mm_q6_k_q16) reads 15.1-15.3 against 10.6-10.8 at 32000 x 2048
+// and 11.6-13.8 against 10.2-10.7 at 151936 x 1536 (Xeon without AMX, medians of 9, two rounds;
+// from L2, 1024 x 1536: 13-16 against 9-12). On a first-generation EPYC the float path read Q6_K
+// at 3.0 GB/s.
 #if AI_DEQ_X86 && defined(AI_HAVE_TILE_FLOAT)
 inline mm_fn simd_mm_q16(uint32_t t) {
     switch ((tensor_type)t) {
         case tensor_type::q8_0: return x256_mm_q8_0_q16;
 #if AI_DEQ_X86 == 256
         case tensor_type::q6_k: return x256_mm_q6_k_q16;
+#elif AI_DEQ_X86 == 512 && defined(__AVX512VNNI__)
+        case tensor_type::q6_k: return x512_mm_q6_k_q16;  // (AVX-512 without VNNI: the float path)
 #endif
         default: return nullptr;
     }
