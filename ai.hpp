@@ -4503,51 +4503,65 @@ template <int H, int T> struct x512_rowlane_acc {
     }
 };
 
-// Offset formats: T tokens (q8_0 rows, `as` apart) over the strip's nbc blocks from block b0;
-// acc[t][h] carries rows 16h..16h+15 of token t. The activations are staged first: plus 128, and
-// their scales as floats.
-template <int H, int T>
-inline void x512_rowlane_tokens_offset(const x512_rowlane_strip<H>& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[H]) {
-    constexpr int chunk = x512_rowlane_chunk;
+// Where a token's 32-element block b is in its activation row and its scale d (s: q8_0 has none).
+struct x512_acts_q8_0 {
+    static const unsigned char* qs(const unsigned char* a, int64_t b) { return a + (size_t)b * 34 + 2; }
+    static void scales(const unsigned char* a, int64_t b, float& d, float& s) {
+        d = x86_f16_at(a + (size_t)b * 34);
+        s = 0.0f;
+    }
+};
+
+// Offset formats: T tokens (rows of Acts' blocks, `as` apart) over the strip's nbc blocks from
+// block b0; acc[t][h] carries rows 16h..16h+15 of token t. The activations are staged first: plus
+// 128, and their scales as floats. A block's columns are Parts parts of 8 / Parts columns, each
+// with its own offset and scale per row (Q6_K: two sub-blocks of 16, s.offset[b][u], s.d[b][u];
+// one part: s.offset[b], s.d[b]).
+template <int H, int T, int Parts, class Acts, class Strip>
+inline void x512_rowlane_tokens_offset(const Strip& s, int nbc, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[H]) {
+    constexpr int chunk = x512_rowlane_chunk, cols = 8 / Parts;
     alignas(64) unsigned char act[T][chunk][32];
     alignas(64) float act_d[T][chunk];
     const __m256i x80 = _mm256_set1_epi8((char)0x80);
     for (int t = 0; t < T; ++t)
         for (int b = 0; b < nbc; ++b) {
-            const unsigned char* p = a + (size_t)t * as + (size_t)(b0 + b) * 34;
-            _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][b]), _mm256_xor_si256(x86_load(p + 2), x80));
-            act_d[t][b] = x86_f16_at(p);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][b]), _mm256_xor_si256(x86_load(Acts::qs(a + (size_t)t * as, b0 + b)), x80));
+            float unused;
+            Acts::scales(a + (size_t)t * as, b0 + b, act_d[t][b], unused);
         }
-    for (int b = 0; b < nbc; ++b) {
-        __m512i dot[T][H];
+    for (int b = 0; b < nbc; ++b)
+        for (int u = 0; u < Parts; ++u) {
+            const auto& offset = [&]() -> decltype(auto) { if constexpr (Parts == 1) return (s.offset[b]); else return (s.offset[b][u]); }();
+            const auto& d = [&]() -> decltype(auto) { if constexpr (Parts == 1) return (s.d[b]); else return (s.d[b][u]); }();
+            __m512i dot[T][H];
 #pragma GCC unroll 4
-        for (int h = 0; h < H; ++h) {
-            const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(s.offset[b][2 * h]));
+            for (int h = 0; h < H; ++h) {
+                const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(offset[2 * h]));
 #pragma GCC unroll 8
-            for (int t = 0; t < T; ++t) dot[t][h] = start;
-        }
+                for (int t = 0; t < T; ++t) dot[t][h] = start;
+            }
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) {
-            __m512i wj[H];
+            for (int j = cols * u; j < cols * u + cols; ++j) {
+                __m512i wj[H];
 #pragma GCC unroll 4
-            for (int h = 0; h < H; ++h) wj[h] = _mm512_loadu_si512(s.levels[b][j][2 * h]);
+                for (int h = 0; h < H; ++h) wj[h] = _mm512_loadu_si512(s.levels[b][j][2 * h]);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    int32_t v;
+                    std::memcpy(&v, act[t][b] + 4 * j, 4);
+                    const __m512i av = _mm512_set1_epi32(v);
+#pragma GCC unroll 4
+                    for (int h = 0; h < H; ++h) dot[t][h] = _mm512_dpbusd_epi32(dot[t][h], av, wj[h]);
+                }
+            }
 #pragma GCC unroll 8
             for (int t = 0; t < T; ++t) {
-                int32_t v;
-                std::memcpy(&v, act[t][b] + 4 * j, 4);
-                const __m512i av = _mm512_set1_epi32(v);
+                const __m512 da = _mm512_set1_ps(act_d[t][b]);
 #pragma GCC unroll 4
-                for (int h = 0; h < H; ++h) dot[t][h] = _mm512_dpbusd_epi32(dot[t][h], av, wj[h]);
+                for (int h = 0; h < H; ++h)
+                    acc[t][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(_mm512_loadu_ps(d[2 * h]), da), acc[t][h]);
             }
         }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-            const __m512 da = _mm512_set1_ps(act_d[t][b]);
-#pragma GCC unroll 4
-            for (int h = 0; h < H; ++h)
-                acc[t][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(_mm512_loadu_ps(s.d[b][2 * h]), da), acc[t][h]);
-        }
-    }
 }
 
 // Where a token's 32-element block b is in its activation row, its scale d and its s (d times the
@@ -4609,7 +4623,7 @@ template <size_t BlockBytes, class Levels, bool Min> struct x512_rowlane_format 
     }
     template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[halves]) {
         if constexpr (Min) x512_rowlane_tokens_min<halves, T>(s, nb, b0, a, as, acc);
-        else x512_rowlane_tokens_offset<halves, T>(s, nb, b0, a, as, acc);
+        else x512_rowlane_tokens_offset<halves, T, 1, x512_acts_q8_0>(s, nb, b0, a, as, acc);
     }
 };
 using x512_rowlane_q4_0 = x512_rowlane_format<18, x86_rowlane_levels_q4_0, false>;
@@ -6120,58 +6134,13 @@ inline void x512_rowlane_pack_q6_k(const unsigned char* w, size_t ws, int rows, 
         }
     }
 }
-template <int H, int T>
-inline void x512_rowlane_tokens_q6_k(const x512_rowlane_strip_q6_k<2 * H, x512_rowlane_chunk>& s, int nbc, int64_t b0, const unsigned char* a, size_t as,
-                                     __m512 (*acc)[H]) {
-    constexpr int chunk = x512_rowlane_chunk;
-    alignas(64) unsigned char act[T][chunk][32];
-    alignas(64) float act_d[T][chunk];
-    const __m256i x80 = _mm256_set1_epi8((char)0x80);
-    for (int t = 0; t < T; ++t)
-        for (int b = 0; b < nbc; ++b) {
-            _mm256_store_si256(reinterpret_cast<__m256i*>(act[t][b]), _mm256_xor_si256(x86_load(x512_acts_q8_k::qs(a + (size_t)t * as, b0 + b)), x80));
-            float unused;
-            x512_acts_q8_k::scales(a + (size_t)t * as, b0 + b, act_d[t][b], unused);
-        }
-    for (int b = 0; b < nbc; ++b)
-        for (int u = 0; u < 2; ++u) {
-            __m512i dot[T][H];
-#pragma GCC unroll 4
-            for (int h = 0; h < H; ++h) {
-                const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(s.offset[b][u][2 * h]));
-#pragma GCC unroll 8
-                for (int t = 0; t < T; ++t) dot[t][h] = start;
-            }
-#pragma GCC unroll 4
-            for (int j = 4 * u; j < 4 * u + 4; ++j) {
-                __m512i wj[H];
-#pragma GCC unroll 4
-                for (int h = 0; h < H; ++h) wj[h] = _mm512_loadu_si512(s.levels[b][j][2 * h]);
-#pragma GCC unroll 8
-                for (int t = 0; t < T; ++t) {
-                    int32_t v;
-                    std::memcpy(&v, act[t][b] + 4 * j, 4);
-                    const __m512i av = _mm512_set1_epi32(v);
-#pragma GCC unroll 4
-                    for (int h = 0; h < H; ++h) dot[t][h] = _mm512_dpbusd_epi32(dot[t][h], av, wj[h]);
-                }
-            }
-#pragma GCC unroll 8
-            for (int t = 0; t < T; ++t) {
-                const __m512 da = _mm512_set1_ps(act_d[t][b]);
-#pragma GCC unroll 4
-                for (int h = 0; h < H; ++h)
-                    acc[t][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(_mm512_loadu_ps(s.d[b][u][2 * h]), da), acc[t][h]);
-            }
-        }
-}
 struct x512_rowlane_q6_k {
     static constexpr int halves = 2, tokens = 4;
     using strip = x512_rowlane_strip_q6_k<2 * halves, x512_rowlane_chunk>;
     static size_t byte_of(int64_t b) { return (size_t)b * sizeof(block_q6_k) / 8; }
     static void pack(const unsigned char* w, size_t ws, int rows, int64_t b0, int nb, strip& s) { x512_rowlane_pack_q6_k(w, ws, rows, b0, nb, s); }
     template <int T> static void run(const strip& s, int nb, int64_t b0, const unsigned char* a, size_t as, __m512 (*acc)[halves]) {
-        x512_rowlane_tokens_q6_k<halves, T>(s, nb, b0, a, as, acc);
+        x512_rowlane_tokens_offset<halves, T, 2, x512_acts_q8_k>(s, nb, b0, a, as, acc);
     }
 };
 #if defined(__GNUC__) && !defined(__clang__)
